@@ -1,0 +1,39 @@
+# adrl — the two commands of the README, and a few helpers.
+#   make report   set up .venv and run the main job (the default experiment report)
+#   make test     set up .venv and run every check CI runs
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.adrl-installed
+
+# CrewAI phones home unless told not to; keep every run offline unless the user says otherwise.
+export CREWAI_DISABLE_TELEMETRY ?= true
+export OTEL_SDK_DISABLED ?= true
+export CREWAI_TRACING_ENABLED ?= false
+export CREWAI_STORAGE_DIR ?= $(CURDIR)/.crewai
+export MPLBACKEND ?= Agg
+
+.PHONY: setup report test export clean lab bench
+
+setup: $(STAMP)
+
+$(STAMP): setup.py settings.ini constraints.txt
+	@bash .ci/setup
+
+report: setup
+	@bash .ci/report
+
+test: setup
+	@bash .ci/test
+
+export: setup          ## notebooks -> adrl/, then strip notebook metadata
+	@$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+
+lab: setup             ## open the notebooks in JupyterLab
+	@$(BIN)/jupyter lab nbs
+
+bench: setup           ## print the benchmark figures
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache _proc
