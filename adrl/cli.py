@@ -9,13 +9,15 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from .config import ConfigError, load_config, to_dict
 
 # %% auto #0
-__all__ = ['COMMANDS', 'UsageError', 'command', 'build_parser', 'main', 'run_cli']
+__all__ = ['COMMANDS', 'UsageError', 'command', 'check_writable', 'build_parser', 'main', 'run_cli']
 
 # %% ../nbs/90_cli.ipynb #e825ddfa
 class UsageError(Exception):
@@ -47,7 +49,49 @@ def _run_config(args: argparse.Namespace) -> int:
 _run_config.arguments = _config_arguments
 command("config", "print the resolved configuration (defaults < --config FILE < -o overrides)")(_run_config)
 
-# %% ../nbs/90_cli.ipynb #c6f5c68c
+# %% ../nbs/90_cli.ipynb #998419c0
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    from adrl.baselines import BASELINES
+    p.add_argument("--agents", default=",".join(list(BASELINES) + ["oracle"]),
+                   help=f"comma-separated agents (default: all: {','.join(list(BASELINES) + ['oracle'])})")
+    p.add_argument("--episodes", type=int, default=100, help="held-out days per agent (default 100)")
+    p.add_argument("--seed", type=int, default=None, help="evaluation seed (default: experiment.random_seed)")
+    p.add_argument("--out", metavar="FILE", help="write the summary and every episode as JSON")
+    _config_arguments(p)
+
+def check_writable(path: str) -> Path:
+    "The output path, or a UsageError if it cannot be written."
+    out = Path(path)
+    if out.is_dir(): raise UsageError(f"--out {path}: is a directory")
+    if not out.parent.is_dir(): raise UsageError(f"--out {path}: folder {str(out.parent)!r} does not exist")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UsageError(f"--out {path}: not writable")
+    return out
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from adrl.baselines import BASELINES
+    from adrl.evaluate import evaluate, results_table, save_results
+    cfg = load_config(args.config, args.override)
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
+    unknown = [a for a in agents if a not in BASELINES and a != "oracle"]
+    if unknown or not agents:
+        raise UsageError(f"--agents: unknown agent(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"choose from {', '.join(list(BASELINES) + ['oracle'])}")
+    if args.episodes < 1: raise UsageError(f"--episodes: {args.episodes} is out of range: must be >= 1")
+    out = check_writable(args.out) if args.out else None
+    seed = cfg.experiment.random_seed if args.seed is None else args.seed
+    df = evaluate(agents, cfg.environment, episodes=args.episodes, seed=seed, progress=sys.stderr.isatty())
+    print(f"{args.episodes} held-out days, seed {seed}; % of optimum with its 95 % bootstrap CI")
+    print(results_table(df).to_string(index=False))
+    if out is not None:
+        save_results(df, out, cfg.environment, seed=seed, episodes=args.episodes, agents=agents)
+        print(f"wrote {out}")
+    return 0
+
+_run_evaluate.arguments = _evaluate_arguments
+command("evaluate", "score agents on the same held-out days against the hindsight optimum")(_run_evaluate)
+
+# %% ../nbs/90_cli.ipynb #b3e9d3b1
 def build_parser() -> argparse.ArgumentParser:
     "The `adrl` argument parser with every registered subcommand."
     parser = argparse.ArgumentParser(prog="adrl", description="Multi-agent RL for advertising auctions.")
@@ -66,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     return int(code or 0)
 
-# %% ../nbs/90_cli.ipynb #b3e9d3b1
+# %% ../nbs/90_cli.ipynb #88229e49
 def run_cli(*argv: str) -> tuple[int, str, str]:
     "Run `adrl ARGV...` in-process; return (exit code, stdout, stderr)."
     out, err = io.StringIO(), io.StringIO()

@@ -144,6 +144,7 @@ class MarketConfig:
     auction: str = param("second_price", choices=("second_price", "first_price"))  # auction mechanism
     pricing: str = param("cpm", choices=("cpm", "cpc"))  # pay per impression won, or per click
     reward: str = param("profit", choices=("profit", "expected_profit", "seed"))  # reward the agents receive
+    objective: str = param("profit", choices=("profit", "value"))  # what scores and the oracle maximise: profit, or value bought within the budget
     volume_noise: float = param(0.2, ge=0, le=2)  # day-to-day log-normal sigma of each channel's traffic
     competition_drift: float = param(0.05, ge=0, le=1)  # per-slot sigma of the competition level's random walk
     competition_reversion: float = param(0.05, ge=0, le=1)  # per-slot pull of the competition level back to 1
@@ -175,17 +176,40 @@ class MarketConfig:
 # %% ../nbs/00_config.ipynb #fc0f7955
 @dataclass(frozen=True)
 class AgentConfig:
-    "Hyperparameters shared by the learning agents (the seed's `agent` section)."
+    "Hyperparameters of the learning agents: the seed's `agent` section, then each algorithm's switches."
     learning_rate: float = param(3e-4, gt=0, lt=1)  # Adam step size
     gamma: float = param(0.99, ge=0, le=1)  # discount factor
     epsilon_start: float = param(1.0, ge=0, le=1)  # initial exploration rate of the bidding agent
     epsilon_end: float = param(0.01, ge=0, le=1)  # final exploration rate
     epsilon_decay: float = param(0.995, gt=0, le=1)  # multiplicative decay of epsilon per episode
-    batch_size: int = param(64, ge=1)  # minibatch size of an update
+    batch_size: int = param(64, ge=1)  # minibatch size of a DQN update
     buffer_size: int = param(50_000, ge=1)  # replay buffer capacity (transitions)
     hidden_dim: int = param(256, ge=1)  # width of the hidden layers
-    update_frequency: int = param(4, ge=1)  # environment steps between two learning updates
-    target_update_frequency: int = param(100, ge=1)  # learning updates between two target-network syncs
+    update_frequency: int = param(4, ge=1)  # environment steps between two DQN updates
+    target_update_frequency: int = param(100, ge=1)  # DQN updates between two target-network syncs
+    # --- bidding agent: Dueling Double DQN with prioritised replay (each switch is an ablation)
+    dueling: bool = True  # dueling head (V + A - mean A); False: a plain Q head
+    double_q: bool = True  # online net selects the next action, target net evaluates it; False: max of target net
+    prioritized_replay: bool = True  # proportional prioritised replay; False: uniform replay
+    per_alpha: float = param(0.6, ge=0, le=1)  # priority exponent alpha
+    per_beta_start: float = param(0.4, ge=0, le=1)  # initial importance-sampling exponent beta, annealed to 1
+    per_beta_steps: int = param(100_000, ge=1)  # DQN updates over which beta reaches 1
+    target_tau: float = param(1.0, gt=0, le=1)  # 1: hard target sync every target_update_frequency; < 1: Polyak step per update
+    learning_starts: int = param(1_000, ge=0)  # transitions stored before the first DQN update
+    max_grad_norm: float = param(10.0, gt=0)  # global gradient-norm clip of every agent's update
+    # --- budget agent and controller: PPO with GAE
+    ppo_learning_rate: float = param(3e-4, gt=0, lt=1)  # Adam step size of the PPO agents
+    gae_lambda: float = param(0.95, ge=0, le=1)  # GAE lambda (1: Monte-Carlo returns, 0: one-step TD)
+    clip_coef: float = param(0.2, gt=0, lt=1)  # PPO's clipping range of the probability ratio
+    clip_vloss: bool = True  # clip the value loss around the old values
+    ent_coef: float = param(0.01, ge=0)  # entropy bonus coefficient
+    vf_coef: float = param(0.5, ge=0)  # value loss coefficient
+    update_epochs: int = param(4, ge=1)  # passes over each rollout
+    num_minibatches: int = param(4, ge=1)  # minibatches per pass
+    norm_adv: bool = True  # normalise advantages within each minibatch
+    target_kl: float = param(0.0, ge=0)  # stop a PPO update early when approx_kl exceeds this (0: never)
+    simplex_dist: str = param("dirichlet", choices=("dirichlet", "logistic_normal"))  # the budget agent's distribution
+    ppo_hidden_dim: int = param(64, ge=1)  # width of the PPO actor-critics' hidden layers
     def __post_init__(self): validate(self)
     def _check(self):
         if self.epsilon_end > self.epsilon_start:
