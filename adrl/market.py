@@ -102,6 +102,13 @@ class SyntheticSource:
         self.volume_factor = np.ones((num_envs, len(ch)))
         self.competition = np.zeros((num_envs, len(ch)))  # log competition level
 
+    def state_dict(self) -> dict:
+        "The source's state (day-level volume factors and competition levels)."
+        return {"volume_factor": self.volume_factor.copy(), "competition": self.competition.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.volume_factor, self.competition = state["volume_factor"].copy(), state["competition"].copy()
+
     def reset(self, rng: np.random.Generator, mask: np.ndarray) -> None:
         "Start a new day in the parallel days selected by the boolean `mask`."
         n, s = int(mask.sum()), self.cfg.volume_noise
@@ -397,6 +404,22 @@ class Market:
         self.needs_reset |= terminated | truncated
         self.last, self.last_slot = res, slot
         return StepResult(observe(self.cfg, self.ledger, self.t, res), reward, terminated, truncated, res)
+
+    def state_dict(self) -> dict:
+        "Everything needed to continue exactly where the market is: random stream, ledgers, clocks, source state."
+        source = self.source.state_dict() if hasattr(self.source, "state_dict") else {}
+        return {"rng": self.rng.bit_generator.state, "budget_left": self.ledger.budget_left.copy(),
+                "spend": self.ledger.spend.copy(), "stopped": self.ledger.stopped.copy(), "t": self.t.copy(),
+                "needs_reset": self.needs_reset.copy(), "source": source,
+                "last": None if self.last is None else {k: v.copy() for k, v in self.last._asdict().items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        "Restore a `state_dict` (the market must have the same config and number of days)."
+        self.rng.bit_generator.state = state["rng"]
+        self.ledger = Ledger(state["budget_left"].copy(), state["spend"].copy(), state["stopped"].copy())
+        self.t, self.needs_reset = state["t"].copy(), state["needs_reset"].copy()
+        if hasattr(self.source, "load_state_dict"): self.source.load_state_dict(state["source"])
+        self.last = None if state["last"] is None else SlotResult(**state["last"])
 
 # %% ../nbs/10_market.ipynb #e79843d2
 ALLOCATION_STEPS = 11  # allocation weight steps per channel in the MultiDiscrete action space
