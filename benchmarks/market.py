@@ -53,7 +53,7 @@ def main():
     cfg = MarketConfig()
     vec = vectorised(cfg, args.envs, args.slots)
     ref = reference(cfg, 1, 2)
-    print(f"auctions_per_day: {392_000 if False else int(sum(c.volume for c in cfg.channels) * cfg.max_steps)}")
+    print(f"mean_auctions_per_day: {int(sum(c.volume for c in cfg.channels) * cfg.max_steps)}")
     print(f"vectorised_auctions_per_s: {vec:,.0f}")
     print(f"reference_auctions_per_s: {ref:,.0f}")
     print(f"speedup: {vec / ref:,.1f}")
