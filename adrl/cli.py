@@ -91,7 +91,106 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 _run_evaluate.arguments = _evaluate_arguments
 command("evaluate", "score agents on the same held-out days against the hindsight optimum")(_run_evaluate)
 
-# %% ../nbs/90_cli.ipynb #b3e9d3b1
+# %% ../nbs/90_cli.ipynb #47802847
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--episodes", type=int, default=None, help="training days (default: experiment.num_episodes)")
+    p.add_argument("--seed", type=int, default=None, help="master seed (default: experiment.random_seed)")
+    p.add_argument("--out", metavar="DIR", required=True, help="run folder, e.g. runs/NAME")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    _config_arguments(p)
+
+def _run_train(args: argparse.Namespace) -> int:
+    from adrl.registry import CheckpointError
+    from adrl.system import ProductionMultiAgentSystem
+    overrides = list(args.override) + ([f"experiment.random_seed={args.seed}"] if args.seed is not None else [])
+    if args.episodes is not None and args.episodes < 1:
+        raise UsageError(f"--episodes: {args.episodes} is out of range: must be >= 1")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir(): raise UsageError(f"--out {args.out}: is a file")
+    try:
+        if args.resume:
+            system = ProductionMultiAgentSystem.from_checkpoint(out / "checkpoints" / "last.pt")
+        else:
+            if (out / "checkpoints" / "last.pt").exists():
+                raise UsageError(f"--out {args.out}: holds a run already; use --resume or another folder")
+            system = ProductionMultiAgentSystem(load_config(args.config, overrides))
+        system.train(num_episodes=args.episodes, run_dir=out, resume=args.resume, progress=sys.stderr.isatty())
+    except CheckpointError as err: raise UsageError(str(err)) from None
+    m = system.last_evaluation
+    pct = m[m.agent == "system"].pct_optimum.mean() if m is not None else float("nan")
+    print(f"trained {system.episode} days into {out}; held-out % of optimum: {pct:.1f}")
+    return 0
+
+_run_train.arguments = _train_arguments
+command("train", "train the multi-agent system into a run folder (resumable)")(_run_train)
+
+# %% ../nbs/90_cli.ipynb #c8f38be2
+def _analyze_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="RUN_DIR [--model M] [--base-url URL] "
+                   "[--api-key-env VAR] [--offline] [--out PATH] [--verbose]", help="see `adrl analyze RUN_DIR --help`")
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from adrl.analytics import add_analyze_arguments, main_analyze
+    p = argparse.ArgumentParser(prog="adrl analyze", description="Explain a training run: findings and recommendations.")
+    add_analyze_arguments(p)
+    return main_analyze(p.parse_args(args.args))
+
+_run_analyze.arguments = _analyze_arguments
+command("analyze", "explain a run folder: findings and recommendations (any LLM, or none)")(_run_analyze)
+
+def _fraction(text: str) -> float:
+    "A number or a fraction such as 1/32."
+    try:
+        num, _, den = text.partition("/")
+        return float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError): raise argparse.ArgumentTypeError(f"{text!r} is not a number or a fraction")
+
+def _benchmark_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", choices=["ipinyou"], help="which benchmark")
+    p.add_argument("--c0", type=_fraction, default=1 / 32, help="budget ratio c0 (default 1/32; the paper also uses 1/16 ... 1/2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the training-side tuning")
+    p.add_argument("--data", metavar="DIR", default=None, help="folder with test.theta.txt and info.json")
+
+def _run_benchmark(args: argparse.Namespace) -> int:
+    from adrl.ipinyou import print_ipinyou_table
+    if not 0 < args.c0 <= 1: raise UsageError(f"--c0: {args.c0} is out of range: must be > 0 and <= 1")
+    try: print_ipinyou_table(args.data, c0=args.c0, seed=args.seed)
+    except (OSError, ValueError) as err: raise UsageError(str(err)) from None
+    return 0
+
+_run_benchmark.arguments = _benchmark_arguments
+command("benchmark", "real-data benchmarks: `adrl benchmark ipinyou` (iPinYou 2997, RLB protocol)")(_run_benchmark)
+
+# %% ../nbs/90_cli.ipynb #36dceb5e
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="set a template parameter (repeatable); see `adrl report --list`")
+    p.add_argument("--preset", choices=["smoke", "quick", "default"], default=None,
+                   help="a parameter set: smoke (seconds), quick (< 2 min), default (the README's report)")
+    p.add_argument("--run-id", default=None, help="folder name under --out-root (default: timestamp + parameter hash)")
+    p.add_argument("--out-root", default="reports", help="where report folders go (default: reports)")
+    p.add_argument("--list", action="store_true", help="list the template's parameters and exit")
+
+def _run_report(args: argparse.Namespace) -> int:
+    from adrl.report import ParameterError, ReportError, run_report, template_parameters
+    if args.list:
+        for name, p in template_parameters().items():
+            print(f"{name} ({p['type']}, default {p['default']}): {p['help']}")
+        return 0
+    try:
+        run = run_report(dict(args.parameter), out_root=args.out_root, run_id=args.run_id, preset=args.preset,
+                         progress=sys.stderr.isatty())
+    except ParameterError as err: raise UsageError(str(err)) from None
+    except ReportError as err:
+        print(f"adrl: report failed: {err}", file=sys.stderr)
+        return 1
+    print(f"report written to {run}/ (experiment_report.html, experiment_report.md, metrics.json, results.csv, figures)")
+    return 0
+
+_run_report.arguments = _report_arguments
+command("report", "run the parameterised experiment report with papermill into reports/<run_id>/")(_run_report)
+
+# %% ../nbs/90_cli.ipynb #b1445fa9
 def build_parser() -> argparse.ArgumentParser:
     "The `adrl` argument parser with every registered subcommand."
     parser = argparse.ArgumentParser(prog="adrl", description="Multi-agent RL for advertising auctions.")
@@ -110,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     return int(code or 0)
 
-# %% ../nbs/90_cli.ipynb #88229e49
+# %% ../nbs/90_cli.ipynb #87829ec7
 def run_cli(*argv: str) -> tuple[int, str, str]:
     "Run `adrl ARGV...` in-process; return (exit code, stdout, stderr)."
     out, err = io.StringIO(), io.StringIO()

@@ -210,6 +210,14 @@ class AgentConfig:
     target_kl: float = param(0.0, ge=0)  # stop a PPO update early when approx_kl exceeds this (0: never)
     simplex_dist: str = param("dirichlet", choices=("dirichlet", "logistic_normal"))  # the budget agent's distribution
     ppo_hidden_dim: int = param(64, ge=1)  # width of the PPO actor-critics' hidden layers
+    # --- the multi-agent system: which agents act, and what their actions mean (chapter 42)
+    use_controller: bool = True  # the PPO controller chooses which sub-agents act; False: both always act
+    use_bidder: bool = True  # the DQN bidder sets the bids; False: the seed's fixed bid (initial_bid) all day
+    use_budget: bool = True  # the PPO budget agent splits the budget; False: an equal split
+    bid_action: str = param("adjust", choices=("adjust", "level"))  # bidder's action: a step up/down of each channel's multiplier, or an absolute bid level
+    budget_action: str = param("remaining", choices=("remaining", "day"))  # the allocation splits the budget left, or the whole day's budget
+    initial_bid: float = param(2.5, gt=0)  # per-click bid in force at the start of a day (the seed's fixed bid)
+    controller_modes: int = param(4, ge=1, le=4)  # modes the controller chooses from: 3 = the seed's, 4 adds "hold"
     def __post_init__(self): validate(self)
     def _check(self):
         if self.epsilon_end > self.epsilon_start:
@@ -226,6 +234,7 @@ class ExperimentConfig:
     save_frequency: int = param(100, ge=1)  # episodes between two checkpoints
     num_eval_episodes: int = param(20, ge=1)  # held-out episodes per evaluation
     random_seed: int = param(42, ge=0)  # master seed every random stream is derived from
+    num_envs: int = param(16, ge=1, le=4096)  # campaign days simulated in parallel while training
     def __post_init__(self): validate(self)
 
 # %% ../nbs/00_config.ipynb #28c46377
@@ -248,6 +257,7 @@ class Config:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)  # training and evaluation schedule
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)  # alert thresholds
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
+    threads: int = param(1, ge=0, le=1024)  # CPU threads torch may use (0: torch's default); small networks run fastest, and reproducibly, on one
     def __post_init__(self): validate(self)
     def _check(self):
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):

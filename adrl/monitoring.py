@@ -60,7 +60,9 @@ class MetricsLog:
         atomic_write(self.path, self.frame().to_csv(index=False))
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows)
+        "The rows as a table: `episode` first, the other columns sorted (the same order however the run went)."
+        df = pd.DataFrame(self.rows)
+        return df[["episode"] + sorted(c for c in df.columns if c != "episode")] if len(df) else df
 
     def truncate(self, episode: int) -> None:
         "Forget rows after `episode` (a run resumed from a checkpoint redoes them)."

@@ -1,0 +1,99 @@
+"""The experiment report end to end: the template executed by papermill (tiny sizes) into temporary folders."""
+import json
+
+import pytest
+
+from adrl.report import (NOTEBOOK, PRESETS, REPORT_FILES, ParameterError, ReportError, check_parameters,
+                         run_report, source_template_path, template_in_sync, template_parameters)
+
+# the smoke preset (the template's defaults) made smaller still; values as strings, as the command line gives them
+TINY = {"episodes": "4", "agents": "random,fixed,dual,oracle", "max_steps": "10", "initial_budget": "100",
+        "traffic_scale": "0.1", "seed": "3"}
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    "The same report run twice, into two different folders."
+    return [run_report(TINY, out_root=tmp_path_factory.mktemp(name), run_id="tiny", preset="smoke", progress=False)
+            for name in ("first", "second")]
+
+
+def test_every_output_written(two_runs):
+    run = two_runs[0]
+    assert sorted(p.name for p in run.iterdir()) == sorted(REPORT_FILES)
+    for name in REPORT_FILES:
+        assert (run / name).stat().st_size > 0, f"{name} is empty"
+    assert (run / "comparison_boxplot.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run / "day_of_bidding.png").read_bytes()[:4] == b"\x89PNG"
+    html = (run / "experiment_report.html").read_text(encoding="utf-8")
+    assert "Experiment report" in html and "data:image/png;base64" in html
+    assert "evaluate(agent_names" not in html                      # the HTML has no code cells
+    assert "not built yet" in html
+    md = (run / "experiment_report.md").read_text(encoding="utf-8")
+    assert "| Agent | Mean Reward | Conversions | ROI | Win Rate | % of optimum |" in md and "## Key statements" in md
+    nb = json.loads((run / NOTEBOOK).read_text(encoding="utf-8"))
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and f"out_dir = \"{run}\"" in "".join(injected[0]["source"])
+
+
+def test_metrics_are_explicit(two_runs):
+    doc = json.loads((two_runs[0] / "metrics.json").read_text())
+    declared = template_parameters()
+    # every template parameter but out_dir is recorded, with the value the run used (coerced to its type)
+    assert list(doc["parameters"]) == [k for k in declared if k != "out_dir"]
+    assert doc["parameters"]["episodes"] == 4 and doc["parameters"]["initial_budget"] == 100.0
+    assert doc["parameters"]["alpha"] == declared["alpha"]["default"]
+    assert doc["episodes"] == 4 and doc["market"]["max_steps"] == 10
+    assert list(doc["agents"]) == ["random", "fixed", "dual", "oracle"]
+    for agent, metrics in doc["agents"].items():
+        assert list(metrics) == ["pct_optimum", "reward", "conversions", "roi", "win_rate"]
+        assert metrics["pct_optimum"]["ci_low"] <= metrics["pct_optimum"]["mean"] <= metrics["pct_optimum"]["ci_high"]
+    assert doc["agents"]["oracle"]["pct_optimum"]["mean"] == 100.0
+    best = doc["best_baseline"]
+    assert best in ("random", "fixed", "dual") and set(doc["pairwise"]["comparisons"]) == {"random", "fixed", "dual"} - {best}
+    assert doc["not_built"][0] == "trained system" and "adrl_version" in doc
+
+
+def test_same_parameters_same_metrics(two_runs):
+    a, b = two_runs
+    assert a != b
+    assert (a / "metrics.json").read_bytes() == (b / "metrics.json").read_bytes()
+    assert (a / "results.csv").read_bytes() == (b / "results.csv").read_bytes()
+    assert (a / "experiment_report.md").read_bytes() == (b / "experiment_report.md").read_bytes()
+
+
+def test_unknown_parameter_rejected_before_running(tmp_path):
+    root = tmp_path / "reports"
+    with pytest.raises(ParameterError, match=r"unknown parameter 'episods' \(did you mean 'episodes'\?\); "
+                                             r"the template's parameters are: seed, episodes"):
+        run_report({"episods": 5}, out_root=root, run_id="typo", progress=False)
+    with pytest.raises(ParameterError, match="parameter 'episodes': expected int, got 'many'"):
+        run_report({"episodes": "many"}, out_root=root, progress=False)
+    with pytest.raises(ParameterError, match="preset 'huge' is unknown"):
+        run_report(preset="huge", out_root=root, progress=False)
+    assert not root.exists()
+
+
+def test_failing_cell_keeps_the_partial_notebook(tmp_path):
+    with pytest.raises(ReportError) as info:
+        run_report({**TINY, "episodes": "-1"}, out_root=tmp_path, run_id="bad", progress=False)
+    notebook = tmp_path / "bad" / NOTEBOOK
+    message = str(info.value)
+    assert str(notebook) in message and "evaluate(agent_names" in message
+    assert "ValueError: episodes: -1 is out of range" in message
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    errors = [c for c in nb["cells"] if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(errors) == 1 and "evaluate(agent_names" in "".join(errors[0]["source"])
+    assert not (tmp_path / "bad" / "experiment_report.html").exists()
+
+
+def test_presets_name_real_parameters():
+    assert set(PRESETS) == {"smoke", "quick", "default"} and PRESETS["smoke"] == {}
+    for preset in PRESETS.values():
+        check_parameters(preset)
+
+
+def test_shipped_template_matches_its_source():
+    if not source_template_path().exists():
+        pytest.skip("not a source checkout")
+    assert template_in_sync(), "nbs/reports/ changed: run the last cell of nbs/59_report.ipynb (sync_template())"

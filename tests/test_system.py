@@ -1,0 +1,134 @@
+"""The multi-agent system end to end: a short run learns, kill -9 + resume is bit-identical, NaN stops training."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from adrl.config import Config, override
+from adrl.monitoring import NonFiniteError
+from adrl.system import ProductionMultiAgentSystem
+
+# a small, fast market: a twentieth of the default traffic, 10 slots a day, 4 days in parallel
+TINY = [
+    "environment.max_steps=10", "environment.initial_budget=400", "experiment.num_envs=4",
+    "experiment.save_frequency=8", "experiment.eval_frequency=1000", "experiment.num_eval_episodes=5",
+    "agent.learning_starts=40", "agent.batch_size=16", "agent.hidden_dim=32", "agent.buffer_size=2000",
+    "agent.ppo_hidden_dim=16", "agent.epsilon_decay=0.9", "device=cpu",
+]
+
+
+def tiny_config(tmp_path: Path) -> Path:
+    """config.yaml for the tiny market (channel volumes scaled down)."""
+    import dataclasses
+
+    from adrl.config import save_config
+    cfg = override(Config(), TINY)
+    cfg = dataclasses.replace(cfg, environment=dataclasses.replace(
+        cfg.environment, channels=tuple(dataclasses.replace(c, volume=c.volume / 20) for c in cfg.environment.channels)))
+    return save_config(cfg, tmp_path / "tiny.yaml")
+
+
+def adrl(*args, **kw):
+    exe = os.path.join(os.path.dirname(sys.executable), "adrl")
+    return subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def metrics(run: Path) -> pd.DataFrame:
+    df = pd.read_csv(run / "metrics.csv")
+    return df.drop(columns=[c for c in df.columns if c == "wall_time"])
+
+
+def test_kill_and_resume_is_bit_identical(tmp_path):
+    cfg = tiny_config(tmp_path)
+    episodes = "80"                                        # 20 iterations of 4 days
+    a, b = tmp_path / "uninterrupted", tmp_path / "killed"
+    p = adrl("train", "--config", str(cfg), "--episodes", episodes, "--out", str(a))
+    assert p.wait(timeout=600) == 0, p.stderr.read()
+    # the same run, killed with SIGKILL once a few checkpoints exist, then resumed
+    p = adrl("train", "--config", str(cfg), "--episodes", episodes, "--out", str(b))
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        m = b / "metrics.csv"
+        if m.exists() and len(m.read_text().splitlines()) >= 6 and (b / "checkpoints" / "last.pt").exists():
+            break
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
+    done_before = len(pd.read_csv(b / "metrics.csv"))
+    assert done_before < 20
+    p = adrl("train", "--out", str(b), "--episodes", episodes, "--resume")
+    assert p.wait(timeout=600) == 0, p.stderr.read()
+    pd.testing.assert_frame_equal(metrics(a), metrics(b), check_exact=True)
+    sa = torch.load(a / "checkpoints" / "last.pt", weights_only=True)["state"]
+    sb = torch.load(b / "checkpoints" / "last.pt", weights_only=True)["state"]
+    for part in ("bidder", "budget", "controller"):
+        net = "q" if part == "bidder" else "net"
+        for k, v in sa[part][net].items():
+            assert torch.equal(v, sb[part][net][k]), f"{part}.{k} differs after resume"
+
+
+def tiny_system(tmp_path, **changes):
+    from adrl.config import load_config
+    return ProductionMultiAgentSystem(load_config(tiny_config(tmp_path), [f"{k}={v}" for k, v in changes.items()]))
+
+
+def test_short_training_beats_random(tmp_path):
+    system = tiny_system(tmp_path)
+    system.train(num_episodes=120)
+    system.evaluate(25, baselines=("random",))
+    ev = system.last_evaluation
+    pct = ev.groupby("agent", observed=True).pct_optimum.mean()
+    assert pct["system"] > pct["random"] + 10, pct
+
+
+def test_same_seed_same_training(tmp_path):
+    a = tiny_system(tmp_path).train(num_episodes=24).drop(columns="wall_time")
+    b = tiny_system(tmp_path).train(num_episodes=24).drop(columns="wall_time")
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    system = tiny_system(tmp_path)
+    system.train(num_episodes=16, run_dir=run)                  # checkpoints exist
+    good = (run / "checkpoints" / "last.pt").read_bytes()
+    with torch.no_grad():
+        next(system.bidder.q.parameters()).fill_(float("nan"))  # a diverged network
+    with pytest.raises(NonFiniteError, match="training stopped at episode"):
+        system.train(num_episodes=40, run_dir=run, resume=False)
+    assert (run / "checkpoints" / "last.pt").read_bytes() == good
+    alerts = json.loads((run / "alerts.json").read_text())
+    assert any(a["rule"] == "nan" for a in alerts)
+
+
+def test_alerts_fire_on_thresholds(tmp_path):
+    """Thresholds set so every rule must fire on a normal run."""
+    run = tmp_path / "run"
+    system = tiny_system(tmp_path, **{"monitoring.min_reward": 1e9, "monitoring.max_loss": 1e-9,
+                                      "monitoring.min_entropy": 10.0, "monitoring.max_gradient_norm": 1e-9,
+                                      "monitoring.min_win_rate": 1.0})
+    system.train(num_episodes=40, run_dir=run)
+    rules = {a["rule"] for a in json.loads((run / "alerts.json").read_text())}
+    assert rules >= {"min_reward", "max_loss", "min_entropy", "max_gradient_norm", "min_win_rate"}, rules
+
+
+def test_registry_holds_the_best_version(tmp_path):
+    from adrl.registry import ModelRegistry
+    run = tmp_path / "run"
+    system = tiny_system(tmp_path, **{"experiment.eval_frequency": 8})
+    system.train(num_episodes=24, run_dir=run)
+    reg = ModelRegistry(run)
+    best = reg.entry("best")
+    assert best["metrics"]["eval/pct_optimum"] == max(e["metrics"]["eval/pct_optimum"] for e in reg.entries)
+    state, cfg, _ = reg.load("best")
+    restored = ProductionMultiAgentSystem(cfg)
+    restored.load_state_dict(state)
+    assert np.isfinite(restored.evaluate(5))
