@@ -5,7 +5,6 @@
 # %% ../nbs/20_baselines.ipynb #d11b03a8
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np

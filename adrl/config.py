@@ -10,7 +10,7 @@ import math
 import os
 import re
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,8 +21,8 @@ import yaml
 # %% auto #0
 __all__ = ['OFFLINE_ENV', 'CHANNEL_PRESETS', 'set_offline_defaults', 'ConfigError', 'param', 'validate', 'ChannelConfig',
            'MarketConfig', 'AgentConfig', 'ExperimentConfig', 'MonitoringConfig', 'Config', 'from_dict', 'to_dict',
-           'load_yaml', 'override', 'load_config', 'save_config', 'make_rng', 'spawn_seeds', 'torch_generator',
-           'seed_torch', 'get_device']
+           'load_yaml', 'override', 'load_config', 'atomic_write', 'save_config', 'make_rng', 'spawn_seeds',
+           'torch_generator', 'seed_torch', 'get_device']
 
 # %% ../nbs/00_config.ipynb #830162a0
 OFFLINE_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false"}
@@ -341,13 +341,20 @@ def load_config(path: str | os.PathLike | None = None, overrides: Mapping[str, A
     cfg = Config() if path is None else from_dict(Config, load_yaml(path))
     return override(cfg, overrides) if overrides else cfg
 
-def save_config(cfg: Config, path: str | os.PathLike) -> Path:
-    "Write `cfg` as YAML (atomically: a temporary file, then a rename)."
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
+    "Write `data` to `path` through a temporary file in the same folder and an atomic rename."
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        f.flush(); os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+def save_config(cfg: Config, path: str | os.PathLike) -> Path:
+    "Write `cfg` as YAML, atomically."
+    return atomic_write(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 # %% ../nbs/00_config.ipynb #51e537ec
 def make_rng(seed: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.Generator:

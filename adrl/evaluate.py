@@ -14,14 +14,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .baselines import BASELINES, Policy, make_policy, run_days
-from .config import MarketConfig, spawn_seeds
+from .baselines import Policy, make_policy, run_days
+from .market import MICROS, Market
+from .config import MarketConfig, atomic_write, make_rng, spawn_seeds
 from .oracle import HindsightTracker, pct_of_optimum, policy_score
 from .stats import bootstrap_ci
 
 # %% auto #0
-__all__ = ['BLOCK', 'METRICS', 'Seeds', 'seed_streams', 'evaluate', 'summarize', 'results_table', 'atomic_write_text',
-           'save_results']
+__all__ = ['BLOCK', 'METRICS', 'Seeds', 'seed_streams', 'evaluate', 'summarize', 'results_table', 'save_results', 'trace_days']
 
 # %% ../nbs/21_evaluate.ipynb #eb622981
 BLOCK = 25  # evaluation days are drawn in blocks of this many parallel days
@@ -128,14 +128,6 @@ def results_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 # %% ../nbs/21_evaluate.ipynb #658df97a
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    "Write `text` to `path` via a temporary file and a rename, so readers never see a partial file."
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
 def save_results(df: pd.DataFrame, path: str | os.PathLike, cfg: MarketConfig | None = None, **meta) -> Path:
     "Write the summary and the per-episode rows of an evaluation as JSON."
     from adrl.config import to_dict
@@ -145,4 +137,28 @@ def save_results(df: pd.DataFrame, path: str | os.PathLike, cfg: MarketConfig | 
                                          for k in ("mean", "std", "ci_low", "ci_high")}
                            for _, r in g.iterrows()} for a, g in summary.groupby("agent", sort=False)},
            "episodes": json.loads(df.assign(agent=df.agent.astype(str)).to_json(orient="records"))}
-    return atomic_write_text(path, json.dumps(doc, indent=1))
+    return atomic_write(path, json.dumps(doc, indent=1))
+
+# %% ../nbs/21_evaluate.ipynb #dd9e04b3
+def trace_days(policy: Policy, cfg: MarketConfig, days: int = 1, seed: int = 0, name: str | None = None) -> pd.DataFrame:
+    "Slot-by-slot record of `days` days under `policy` (drawn from `seed`): one row per day, slot and channel."
+    market = Market(cfg, num_envs=days, seed=seed)
+    obs = market.reset()
+    policy.reset(cfg, days, make_rng([seed, 0]))
+    rows = []
+    for t in range(cfg.max_steps):
+        a = policy.act(obs)
+        step = market.step(a.multiplier, a.allocation, run_to_end=True)
+        policy.observe(step)
+        obs, r = step.obs, step.result
+        left = market.ledger.budget_left / MICROS / cfg.initial_budget
+        for d in range(days):
+            for c, ch in enumerate(cfg.channels):
+                rows.append({"agent": name or policy.name, "day": d, "slot": t, "channel": ch.name,
+                             "auctions": int(r.auctions[d, c]), "wins": int(r.wins[d, c]),
+                             "clicks": int(r.clicks[d, c]), "conversions": int(r.conversions[d, c]),
+                             "cost": r.cost[d, c] / MICROS, "value": float(r.value[d, c]),
+                             "price_index": r.price_sum[d, c] / MICROS / max(float(r.value_sum[d, c]), 1e-12),
+                             "multiplier": float(a.multiplier[d, c]), "allocation": float(a.allocation[d, c]),
+                             "budget_left": float(left[d])})
+    return pd.DataFrame(rows)

@@ -16,25 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import MonitoringConfig
+from .config import MonitoringConfig, atomic_write
 
 # %% auto #0
-__all__ = ['DISCRETE_ENTROPIES', 'atomic_write', 'MetricsLog', 'Alert', 'Monitor', 'AlertLog', 'NonFiniteError', 'check_finite',
-           'dashboard']
+__all__ = ['DISCRETE_ENTROPIES', 'MetricsLog', 'Alert', 'Monitor', 'AlertLog', 'NonFiniteError', 'check_finite', 'dashboard']
 
 # %% ../nbs/40_monitoring.ipynb #f37036a0
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
-    "Write `data` to `path` through a temporary file and an atomic rename."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
-
-# %% ../nbs/40_monitoring.ipynb #7f802ad0
 class MetricsLog:
     "One row of metrics per episode, rewritten atomically to `metrics.csv` (and to TensorBoard if it is installed)."
     def __init__(self, run_dir: str | os.PathLike, tensorboard: bool = True):
@@ -79,7 +66,7 @@ class MetricsLog:
                         for r in df.to_dict("records")]
         return log
 
-# %% ../nbs/40_monitoring.ipynb #a229abc7
+# %% ../nbs/40_monitoring.ipynb #7f802ad0
 @dataclass
 class Alert:
     "A monitoring threshold crossed in one episode."
@@ -112,7 +99,7 @@ class Monitor:
             if k == "train/win_rate" and v < c.min_win_rate: fire("min_win_rate", k, v, c.min_win_rate, "below")
         return alerts
 
-# %% ../nbs/40_monitoring.ipynb #ce221fd4
+# %% ../nbs/40_monitoring.ipynb #9da993bf
 class AlertLog:
     "All alerts of a run, kept in `alerts.json` (rewritten atomically)."
     def __init__(self, run_dir: str | os.PathLike):
@@ -132,7 +119,7 @@ class AlertLog:
         self.alerts = [a for a in self.alerts if a.episode <= episode]
         atomic_write(self.path, json.dumps([asdict(a) for a in self.alerts], indent=1))
 
-# %% ../nbs/40_monitoring.ipynb #c28e9dd7
+# %% ../nbs/40_monitoring.ipynb #ce221fd4
 class NonFiniteError(RuntimeError):
     "A loss or a parameter became NaN or infinite: training must stop."
 
@@ -144,7 +131,7 @@ def check_finite(metrics: Mapping[str, float], modules: Mapping[str, torch.nn.Mo
         for pname, p in module.named_parameters():
             if not torch.isfinite(p).all(): raise NonFiniteError(f"parameter {name}.{pname} has non-finite values")
 
-# %% ../nbs/40_monitoring.ipynb #a3342f38
+# %% ../nbs/40_monitoring.ipynb #c28e9dd7
 def dashboard(metrics: pd.DataFrame, alerts: list[Alert] | None = None, path: str | os.PathLike | None = None):
     "A seaborn dashboard of a run's metrics (saved to `path` if given); returns the figure."
     import matplotlib

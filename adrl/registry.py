@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import Config, from_dict, to_dict
-from .monitoring import atomic_write
+from .config import Config, atomic_write, from_dict, to_dict
 
 # %% auto #0
 __all__ = ['CheckpointError', 'to_safe', 'from_safe', 'sha256', 'save_checkpoint', 'load_checkpoint', 'code_version',

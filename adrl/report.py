@@ -29,10 +29,8 @@ from traitlets import default
 
 import adrl
 from .baselines import BASELINES, make_policy
-from .config import MarketConfig, _Yaml12Loader, from_dict, make_rng, to_dict
-from .evaluate import seed_streams, summarize
-from .market import MICROS, Market
-from .monitoring import atomic_write
+from .config import MarketConfig, _Yaml12Loader, atomic_write, from_dict, to_dict
+from .evaluate import seed_streams, summarize, trace_days
 from .stats import compare_all
 
 # %% auto #0
@@ -263,26 +261,12 @@ def comparison_plot(df: pd.DataFrame):
 
 # %% ../nbs/59_report.ipynb #30670050
 def day_trace(agent: str, cfg: MarketConfig, seed: int = 0) -> pd.DataFrame:
-    "One held-out day of `agent`, one row per (slot, channel): auctions, wins, conversions, spend, budget left."
+    "One held-out day of the baseline `agent` (tuned on the training stream), slot by slot: `trace_days` of chapter 21."
     if agent == "oracle" or agent not in BASELINES:
         raise ValueError(f"day_agent: {agent!r} has no day to show; choose a baseline: {', '.join(BASELINES)}"
                          + (" (the oracle is computed in hindsight, not a policy)" if agent == "oracle" else ""))
     seeds = seed_streams(seed)
-    policy = make_policy(agent).fit(cfg, seeds.tune)
-    market = Market(cfg, num_envs=1, seed=seeds.eval)
-    obs = market.reset()
-    policy.reset(cfg, 1, make_rng([seeds.eval, 0]))
-    rows = []
-    for t in range(cfg.max_steps):
-        a = policy.act(obs)
-        step = market.step(a.multiplier, a.allocation, run_to_end=True)
-        policy.observe(step)
-        obs, r = step.obs, step.result
-        for c, ch in enumerate(cfg.channels):
-            rows.append({"agent": agent, "slot": t, "channel": ch.name, "auctions": int(r.auctions[0, c]),
-                         "wins": int(r.wins[0, c]), "conversions": int(r.conversions[0, c]),
-                         "spend": r.cost[0, c] / MICROS, "budget_left": market.ledger.budget_left[0] / MICROS})
-    return pd.DataFrame(rows)
+    return trace_days(make_policy(agent).fit(cfg, seeds.tune), cfg, days=1, seed=seeds.eval, name=agent)
 
 # %% ../nbs/59_report.ipynb #11c16317
 def day_plot(trace: pd.DataFrame, cfg: MarketConfig):
@@ -293,8 +277,8 @@ def day_plot(trace: pd.DataFrame, cfg: MarketConfig):
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
     sns.lineplot(trace, x="slot", y="auctions", hue="channel", errorbar=None, ax=axes[0])
-    sns.lineplot(trace, x="slot", y="spend", hue="channel", errorbar=None, ax=axes[1])
-    left = trace.groupby("slot", sort=True).budget_left.first()
+    sns.lineplot(trace, x="slot", y="cost", hue="channel", errorbar=None, ax=axes[1])
+    left = trace.groupby("slot", sort=True).budget_left.first() * cfg.initial_budget
     axes[2].plot(left.index, left.to_numpy(), label="budget left")
     axes[2].plot(left.index, cfg.initial_budget * (1 - (left.index + 1) / cfg.max_steps), ls="--", color="0.4",
                  label="even-pace plan")

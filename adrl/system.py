@@ -18,11 +18,12 @@ from .agents.controller import BIDDER_ACTS, BUDGET_ACTS, ControllerAgent
 from .agents.dqn import BiddingAgent
 from .agents.ppo import BudgetAgent
 from .baselines import Action, Policy, pooled_allocation
-from .config import Config, ConfigError, from_dict, get_device, load_config, save_config, spawn_seeds, to_dict
+from .config import (Config, ConfigError, atomic_write, from_dict, get_device, load_config, save_config, spawn_seeds,
+                         to_dict)
 from .evaluate import evaluate as evaluate_policies
-from .evaluate import summarize
+from .evaluate import trace_days
 from .market import MICROS, Market, bid_multipliers, value_per_click
-from .monitoring import AlertLog, MetricsLog, Monitor, NonFiniteError, atomic_write, check_finite, dashboard
+from .monitoring import AlertLog, MetricsLog, Monitor, NonFiniteError, check_finite, dashboard
 from .oracle import HindsightTracker, pct_of_optimum, policy_score
 from .registry import CheckpointError, ModelRegistry, load_checkpoint, save_checkpoint
 from .stats import bootstrap_ci
@@ -217,26 +218,9 @@ def evaluate(self: ProductionMultiAgentSystem, num_episodes: int | None = None, 
     return float(df[df.agent == "system"].reward.mean())
 
 def trace(self: ProductionMultiAgentSystem, days: int = 2, seed: int | None = None) -> pd.DataFrame:
-    "Slot-by-slot record of `days` held-out days under the greedy system (long format, one row per slot and channel)."
-    from adrl.market import observe
-    mc = self.config.environment
-    m = Market(mc, num_envs=days, seed=(self.eval_seed if seed is None else seed) + 1)
-    obs = m.reset()
-    pol = MultiAgentPolicy(self); pol.reset(mc, days)
-    rows = []
-    for t in range(mc.max_steps):
-        a = pol.act(obs)
-        r = m.step(a.multiplier, a.allocation, run_to_end=True)
-        pol.observe(r); obs = r.obs
-        res = r.result
-        for d in range(days):
-            for c, ch in enumerate(mc.channels):
-                rows.append({"day": d, "slot": t, "channel": ch.name, "auctions": int(res.auctions[d, c]),
-                             "wins": int(res.wins[d, c]), "cost": res.cost[d, c] / MICROS, "value": float(res.value[d, c]),
-                             "price_index": res.price_sum[d, c] / MICROS / max(res.value_sum[d, c], 1e-12),
-                             "multiplier": float(a.multiplier[d, c]), "allocation": float(a.allocation[d, c]),
-                             "budget_left": m.ledger.budget_left[d] / MICROS / mc.initial_budget})
-    return pd.DataFrame(rows)
+    "Slot-by-slot record of `days` held-out days under the greedy system (`trace_days` of chapter 21)."
+    return trace_days(MultiAgentPolicy(self), self.config.environment, days,
+                      (self.eval_seed if seed is None else seed) + 1, name="system")
 
 ProductionMultiAgentSystem.evaluate = evaluate
 ProductionMultiAgentSystem.trace = trace
@@ -355,7 +339,7 @@ def train(self: ProductionMultiAgentSystem, num_episodes: int | None = None, eva
             best = "eval/pct_optimum" in metrics and metrics["eval/pct_optimum"] > self.best_score
             if best: self.best_score = metrics["eval/pct_optimum"]
             if crossed(ec.save_frequency) or best or self.episode >= target:
-                digest = self.save_models(last)
+                self.save_models(last)
                 if best:
                     (run / "checkpoints" / "best.pt").write_bytes(last.read_bytes())
                     registry.register(run / "checkpoints" / "best.pt", {k: v for k, v in metrics.items()
