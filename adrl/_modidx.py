@@ -618,4 +618,5 @@ d = { 'settings': { 'branch': 'main',
                              'adrl.system.save_models': ('system.html#save_models', 'adrl/system.py'),
                              'adrl.system.state_dict': ('system.html#state_dict', 'adrl/system.py'),
                              'adrl.system.trace': ('system.html#trace', 'adrl/system.py'),
-                             'adrl.system.train': ('system.html#train', 'adrl/system.py')}}}
+                             'adrl.system.train': ('system.html#train', 'adrl/system.py'),
+                             'adrl.system.write_evaluation': ('system.html#write_evaluation', 'adrl/system.py')}}}

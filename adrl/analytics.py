@@ -306,7 +306,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     for name in ("pacing.csv", "alerts.json", "evaluation.json", "config.yaml"):
         f = path / name
         if not f.is_file(): run.absent.append(name); continue
-        if name == "pacing.csv": run.pacing = _read_csv(f, ("channel",))
+        if name == "pacing.csv": run.pacing = _read_csv(f, ("channel", "agent"))  # text: the channel and the traced agent
         elif name == "alerts.json": run.alerts = _check_alerts(f, _read_json(f))
         elif name == "evaluation.json": run.evaluation = _check_evaluation(f, _read_json(f))
         else:

@@ -31,7 +31,7 @@ from .stats import bootstrap_ci
 # %% auto #0
 __all__ = ['ADJUST_FACTORS', 'bid_actions', 'next_multiplier', 'MultiAgentPolicy', 'as_config', 'ProductionMultiAgentSystem',
            'day_metrics', 'evaluate', 'trace', 'state_dict', 'load_state_dict', 'save_models', 'load_models',
-           'from_checkpoint', 'train']
+           'from_checkpoint', 'train', 'write_evaluation']
 
 # %% ../nbs/42_system.ipynb #68e78028
 ADJUST_FACTORS = np.array([0.80, 0.90, 0.95, 0.98, 1.00, 1.0 / 0.98, 1.0 / 0.95, 1.0 / 0.90, 1.0 / 0.80])
@@ -278,7 +278,7 @@ ProductionMultiAgentSystem.from_checkpoint = from_checkpoint
 # %% ../nbs/42_system.ipynb #b1948bc6
 def train(self: ProductionMultiAgentSystem, num_episodes: int | None = None, eval_frequency: int | None = None,
           run_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = False,
-          eval_episodes: int | None = None) -> pd.DataFrame:
+          eval_episodes: int | None = None, baselines: tuple[str, ...] = ("dual", "pid", "linear")) -> pd.DataFrame:
     "Train for `num_episodes` days in total (default: experiment.num_episodes); returns the metrics table."
     ec = self.config.experiment
     target = ec.num_episodes if num_episodes is None else int(num_episodes)
@@ -318,8 +318,10 @@ def train(self: ProductionMultiAgentSystem, num_episodes: int | None = None, eva
             raise NonFiniteError(f"training stopped at episode {self.episode}: {err}; the last good checkpoint "
                                  f"({last if last else 'none'}) is kept") from None
         crossed = lambda every: every > 0 and self.episode // every > before // every
-        if crossed(eval_every) or self.episode >= target:
-            self.evaluate(eval_episodes)
+        final = self.episode >= target
+        if crossed(eval_every) or final:
+            self.evaluate(eval_episodes, baselines=(*baselines, "oracle") if (final and run) else ())
+            if final and run: write_evaluation(self.last_evaluation, run / "evaluation.json")
             pct = self.last_evaluation.query("agent == 'system'").pct_optimum.to_numpy()
             lo, hi = bootstrap_ci(pct, rng=np.random.default_rng(0))
             metrics.update({"eval/reward": float(self.last_evaluation.query("agent == 'system'").reward.mean()),
@@ -351,5 +353,16 @@ def train(self: ProductionMultiAgentSystem, num_episodes: int | None = None, eva
     if bar is not None: bar.close()
     if run and log is not None and len(log.rows): dashboard(log.frame(), alerts.alerts, run / "dashboard.png")
     return pd.DataFrame(rows)
+
+def write_evaluation(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    "evaluation.json: each agent's held-out % of optimum (mean, 95 % CI) and reward, for the analytics agent."
+    import json
+    agents = {}
+    for name, g in df.groupby("agent", observed=True):
+        x = g.pct_optimum.to_numpy(np.float64)
+        lo, hi = bootstrap_ci(x, rng=np.random.default_rng(0))
+        agents[str(name)] = {"pct_optimum": float(x.mean()), "pct_optimum_low": float(lo), "pct_optimum_high": float(hi),
+                             "reward": float(g.reward.mean())}
+    atomic_write(path, json.dumps({"agents": agents, "system": "system"}, indent=1))
 
 ProductionMultiAgentSystem.train = train
