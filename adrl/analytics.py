@@ -26,6 +26,7 @@ from pydantic import Field
 
 # adrl.config before crewai: importing it switches CrewAI's telemetry and tracing off (chapter 00)
 from .config import Config, ConfigError, MonitoringConfig, load_config, override, save_config
+from .monitoring import DISCRETE_ENTROPIES
 from .stats import mann_kendall, robust_zscores, welch_ttest
 
 from crewai import LLM, Agent, BaseLLM, Crew, Process, Task
@@ -34,13 +35,13 @@ from crewai.tools import BaseTool, tool
 
 # %% auto #0
 __all__ = ['METRIC_COLUMNS', 'PACING_COLUMNS', 'ALERT_RULES', 'SYNTHETIC_KINDS', 'SEVERITIES', 'DROP_CRITICAL', 'DROP_WARNING',
-           'Q_BOUND_FACTOR', 'MAX_APPROX_KL', 'MAX_CLIPFRAC', 'MAX_FINAL_EPSILON', 'STABILITY_CHECKS', 'SPIKE_Z',
-           'MAX_SPIKES', 'SHIFT_T', 'MIN_REL_CHANGE', 'EXHAUSTED', 'EARLY_EXHAUSTION', 'UNDERSPEND',
-           'BASELINE_GAP_CRITICAL', 'EVAL_REGRESSION', 'ANALYSES', 'SECTIONS', 'OFFLINE_LABEL', 'REPORT_SECTIONS',
-           'TOOLS', 'AGENTS', 'TASKS', 'LLM_TIMEOUT', 'NO_KEY', 'PING', 'make_synthetic_run', 'RunError', 'Run',
-           'load_run', 'worst', 'Issue', 'Finding', 'learning_progress', 'training_stability', 'anomalies',
-           'budget_pacing', 'baseline_comparison', 'Recommendation', 'recommend', 'analyze', 'render_report',
-           'finding_json', 'learning_progress_tool', 'baseline_comparison_tool', 'budget_pacing_tool',
+           'ENTROPY_DROP_NATS', 'Q_BOUND_FACTOR', 'MAX_APPROX_KL', 'MAX_CLIPFRAC', 'MAX_FINAL_EPSILON',
+           'STABILITY_CHECKS', 'SPIKE_Z', 'MAX_SPIKES', 'SHIFT_T', 'MIN_REL_CHANGE', 'EXHAUSTED', 'EARLY_EXHAUSTION',
+           'UNDERSPEND', 'BASELINE_GAP_CRITICAL', 'EVAL_REGRESSION', 'ANALYSES', 'SECTIONS', 'OFFLINE_LABEL',
+           'REPORT_SECTIONS', 'TOOLS', 'AGENTS', 'TASKS', 'LLM_TIMEOUT', 'NO_KEY', 'PING', 'make_synthetic_run',
+           'RunError', 'Run', 'load_run', 'worst', 'Issue', 'Finding', 'learning_progress', 'training_stability',
+           'anomalies', 'budget_pacing', 'baseline_comparison', 'Recommendation', 'recommend', 'analyze',
+           'render_report', 'finding_json', 'learning_progress_tool', 'baseline_comparison_tool', 'budget_pacing_tool',
            'training_stability_tool', 'anomalies_tool', 'recommendations_tool', 'build_crew', 'run_crew', 'make_llm',
            'describe_llm', 'check_llm', 'AnalyticsReport', 'analyze_run', 'ScriptedLLM', 'observations', 'crew_script',
            'OpenAIStub', 'add_analyze_arguments', 'main_analyze']
@@ -69,7 +70,8 @@ def _synthetic_curves(kind: str, ep: np.ndarray) -> dict[str, np.ndarray]:
     n = len(ep)
     p = 1 - np.exp(-ep / 40)  # learning progress, 0 -> 1
     c = {"reward": -20 + 170 * p, "win_rate": 0.2 + 0.25 * p, "budget_used": 0.75 + 0.22 * p, "q": 8 * p,
-         "ent_budget": 0.4 + 0.7 * np.exp(-ep / 100), "ent_controller": 0.5 + 0.6 * np.exp(-ep / 120),
+         "ent_budget": -1.2 + 0.7 * np.exp(-ep / 100),  # a Dirichlet's differential entropy: negative, and healthy
+         "ent_controller": 0.5 + 0.6 * np.exp(-ep / 120),
          "gn_bidder": np.full(n, 2.0), "gn_budget": np.full(n, 1.0), "gn_controller": np.full(n, 1.0),
          "td": 50 * np.exp(-ep / 80) + 5, "pct": 15 + 67 * p}
     if kind == "collapse":
@@ -77,7 +79,7 @@ def _synthetic_curves(kind: str, ep: np.ndarray) -> dict[str, np.ndarray]:
         after, fade = ep >= at, np.exp(-np.clip(ep - at, 0, None) / 4)
         for key, floor in (("reward", -60.0), ("win_rate", 0.08), ("pct", 30.0)):
             c[key] = np.where(after, floor + (c[key] - floor) * fade, c[key])
-        for key, floor in (("ent_budget", 0.01), ("ent_controller", 0.02)):
+        for key, floor in (("ent_budget", -6.0), ("ent_controller", 0.02)):   # the Dirichlet concentrates: -6 nats
             c[key] = np.where(after, floor + (c[key] - floor) * np.exp(-np.clip(ep - at, 0, None) / 5), c[key])
         c["gn_budget"][at:at + 12] = 15.0
     elif kind == "early_exhaustion":
@@ -115,7 +117,7 @@ def _synthetic_metrics(kind: str, rng: np.random.Generator, episodes: int, eval_
          "losses/controller_policy": -0.01 + noise(0.005),
          "losses/controller_value": 200 * np.exp(-ep / 100) + 20 + np.abs(noise(5)),
          "charts/epsilon": np.maximum(0.01, 0.98 ** ep), "charts/bidder_q_mean": c["q"] + noise(0.15),
-         "charts/budget_entropy": np.clip(c["ent_budget"] + noise(0.01), 0.001, None),
+         "charts/budget_entropy": c["ent_budget"] + noise(0.01),
          "charts/controller_entropy": np.clip(c["ent_controller"] + noise(0.01), 0.001, None),
          "charts/grad_norm_bidder": c["gn_bidder"] + np.abs(noise(0.5)),
          "charts/grad_norm_budget": c["gn_budget"] + np.abs(noise(0.3)),
@@ -164,7 +166,7 @@ def _synthetic_alerts(metrics: pd.DataFrame, mon: MonitoringConfig) -> list[dict
     cols = lambda prefix: [c for c in metrics.columns if c.startswith(prefix)]
     rules = [("min_reward", ["train/reward"], lambda v: v < mon.min_reward, mon.min_reward),
              ("max_loss", cols("losses/"), lambda v: v > mon.max_loss, mon.max_loss),
-             ("min_entropy", ["charts/budget_entropy", "charts/controller_entropy"], lambda v: v < mon.min_entropy, mon.min_entropy),
+             ("min_entropy", list(DISCRETE_ENTROPIES), lambda v: v < mon.min_entropy, mon.min_entropy),
              ("max_gradient_norm", cols("charts/grad_norm"), lambda v: v > mon.max_gradient_norm, mon.max_gradient_norm),
              ("min_win_rate", ["train/win_rate"], lambda v: v < mon.min_win_rate, mon.min_win_rate)]
     ep, found = metrics["episode"].to_numpy(), []  # (episode, order, alert)
@@ -441,8 +443,10 @@ def learning_progress(run: Run) -> Finding:
     return f
 
 # %% ../nbs/60_analytics.ipynb #b09882f6
+ENTROPY_DROP_NATS = 3.0  # a fall of the budget policy's differential entropy that counts as a collapse
+
 def _check_entropy(run: Run, f: Finding, mon: MonitoringConfig) -> None:
-    "Entropy collapse of the budget and controller policies."
+    "Entropy collapse: the controller's (categorical) against min_entropy, the budget agent's (Dirichlet) by its fall."
     for agent in ("budget", "controller"):
         col = f"charts/{agent}_entropy"
         data = _series(run, col)
@@ -450,8 +454,20 @@ def _check_entropy(run: Run, f: Finding, mon: MonitoringConfig) -> None:
         ep, v = data
         w = _window(len(v))
         first, final = float(v[:w].mean()), float(v[-w:].mean())
-        below = np.flatnonzero(v < mon.min_entropy)
         f.numbers[f"{agent}_entropy_final"] = final
+        if col not in DISCRETE_ENTROPIES:                                # differential entropy: judge the fall
+            drop = first - final
+            if drop > ENTROPY_DROP_NATS / 2:
+                sev = "critical" if drop > ENTROPY_DROP_NATS else "warning"
+                limit = ENTROPY_DROP_NATS if sev == "critical" else ENTROPY_DROP_NATS / 2
+                crossed = np.flatnonzero(v < first - limit)
+                since = int(ep[crossed[0]]) if crossed.size else int(ep[-1])
+                f.add("entropy_collapse" if sev == "critical" else "entropy_falling", sev,
+                      f"the {agent} policy's entropy fell by {_num(drop)} nats ({_num(first)} -> {_num(final)}, "
+                      f"mean of the first and last {w} episodes) since episode {since}", agent=agent, value=final,
+                      first=first, threshold=ENTROPY_DROP_NATS, episode=since, metric=col)
+            continue
+        below = np.flatnonzero(v < mon.min_entropy)
         if final < mon.min_entropy:
             since = int(ep[below[0]])
             f.add("entropy_collapse", "critical", f"the {agent} policy's entropy fell to {_num(final)} (mean of the last {w} "
