@@ -9,6 +9,7 @@ import contextlib
 import difflib
 import json
 import math
+import time
 import warnings
 from dataclasses import fields
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import optuna
 import pandas as pd
+import sqlalchemy.exc
 import yaml
 
 from .config import AgentConfig, Config, ConfigError, atomic_write, load_yaml, override, save_config, spawn_seeds, to_dict
@@ -24,11 +26,20 @@ from .monitoring import NonFiniteError, check_finite
 from .system import ProductionMultiAgentSystem, as_config
 
 # %% auto #0
-__all__ = ['SEARCH_SPACE', 'HPO_STREAM', 'resolve_space', 'suggest', 'tuning_seed', 'checkpoints', 'objective', 'quiet_optuna',
+__all__ = ['SEARCH_SPACE', 'HPO_STREAM', 'quiet_optuna', 'resolve_space', 'suggest', 'tuning_seed', 'checkpoints', 'objective',
            'sqlite_url', 'make_storage', 'default_pruner', 'HyperparameterOptimizer', 'write_results', 'optimize',
-           'optimize_worker']
+           'load_best_params', 'optimize_worker']
 
 # %% ../nbs/53_hpo.ipynb #d5244086
+@contextlib.contextmanager
+def quiet_optuna(level: int = optuna.logging.WARNING):
+    "Lower Optuna's logging to `level` (WARNING: no per-trial lines) inside the block; restore it after."
+    old = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(level)
+    try: yield
+    finally: optuna.logging.set_verbosity(old)
+
+# %% ../nbs/53_hpo.ipynb #288a3b91
 SEARCH_SPACE: dict[str, dict] = {
     # --- the DQN bidder
     "agent.learning_rate": {"type": "float", "low": 1e-5, "high": 3e-3, "log": True},  # Adam step size
@@ -45,7 +56,7 @@ SEARCH_SPACE: dict[str, dict] = {
     "agent.ent_coef": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},  # entropy bonus
 }
 
-# %% ../nbs/53_hpo.ipynb #ed52f6c7
+# %% ../nbs/53_hpo.ipynb #3f7f2e5d
 _SPEC_KEYS = {"float": {"type", "low", "high", "log", "step"}, "int": {"type", "low", "high", "log", "step"},
               "categorical": {"type", "choices"}}
 
@@ -103,7 +114,7 @@ def resolve_space(space: Mapping[str, Any] | None = None, config: Config | None 
         out[name] = spec
     return out
 
-# %% ../nbs/53_hpo.ipynb #3f7f2e5d
+# %% ../nbs/53_hpo.ipynb #03fbe195
 def suggest(trial: optuna.trial.BaseTrial, space: Mapping[str, Any] | None = None) -> dict[str, Any]:
     "One trial's hyperparameters from `space` (default: `SEARCH_SPACE`), as dotted config overrides."
     out = {}
@@ -116,14 +127,14 @@ def suggest(trial: optuna.trial.BaseTrial, space: Mapping[str, Any] | None = Non
             out[name] = fn(name, spec["low"], spec["high"], **kw)
     return out
 
-# %% ../nbs/53_hpo.ipynb #03fbe195
+# %% ../nbs/53_hpo.ipynb #4d7be6bf
 HPO_STREAM = 53  # index, among the children of experiment.random_seed, of the stream the tuning days come from
 
 def tuning_seed(seed: int) -> int:
     "The evaluation seed of hyperparameter search: child `HPO_STREAM` of `seed`, apart from the report's days."
     return spawn_seeds(seed, HPO_STREAM + 1)[HPO_STREAM]
 
-# %% ../nbs/53_hpo.ipynb #4d7be6bf
+# %% ../nbs/53_hpo.ipynb #a688891d
 def checkpoints(episodes: int, eval_every: int) -> list[int]:
     "The days at which a trial is evaluated and reported: every `eval_every` days, and at the end of the budget."
     return sorted(set(range(eval_every, episodes, eval_every)) | {episodes})
@@ -137,7 +148,7 @@ def _train_and_score(system: ProductionMultiAgentSystem, days: int, eval_episode
     system.evaluate(eval_episodes, seed=eval_seed)
     return float(system.last_evaluation.query("agent == 'system'").pct_optimum.mean())
 
-# %% ../nbs/53_hpo.ipynb #7f86e754
+# %% ../nbs/53_hpo.ipynb #8117f7ee
 def objective(trial: optuna.trial.BaseTrial, config: Config | None = None, space: Mapping[str, Any] | None = None,
               episodes: int = 40, eval_every: int = 10, eval_episodes: int = 10, eval_seed: int | None = None,
               train_seeds: Sequence[int] | None = None) -> float:
@@ -165,15 +176,7 @@ def objective(trial: optuna.trial.BaseTrial, config: Config | None = None, space
         raise optuna.TrialPruned(f"diverged: {err}") from None
     return value
 
-# %% ../nbs/53_hpo.ipynb #176c2022
-@contextlib.contextmanager
-def quiet_optuna(level: int = optuna.logging.WARNING):
-    "Lower Optuna's logging to `level` (WARNING: no per-trial lines) inside the block; restore it after."
-    old = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(level)
-    try: yield
-    finally: optuna.logging.set_verbosity(old)
-
+# %% ../nbs/53_hpo.ipynb #3337fb77
 def sqlite_url(path: str | Path) -> str:
     "The SQLAlchemy URL of a SQLite file (absolute, so the working directory does not matter)."
     return f"sqlite:///{Path(path).resolve()}"
@@ -186,12 +189,17 @@ def make_storage(url: str, heartbeat_interval: int | None = 60, grace_period: in
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
-                                          grace_period=grace_period if heartbeat_interval else None)
+    for attempt in range(5):     # workers starting together race to create the schema: the loser finds it made
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
+                                                  grace_period=grace_period if heartbeat_interval else None)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            if attempt == 4: raise
+            time.sleep(0.2 * (attempt + 1))
 
-# %% ../nbs/53_hpo.ipynb #3337fb77
+# %% ../nbs/53_hpo.ipynb #044e2853
 def default_pruner(episodes: int) -> optuna.pruners.BasePruner:
     "Optuna's MedianPruner after 5 complete trials, with a warm-up of a quarter of the trial's budget of days."
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=episodes // 4)
@@ -205,7 +213,7 @@ def _sampler_seed(seed: int, worker: int, n_existing: int) -> int:
     "The TPE seed of one opening of a study: distinct per worker and per number of trials already there."
     return int(np.random.SeedSequence([seed, worker, n_existing]).generate_state(1)[0])
 
-# %% ../nbs/53_hpo.ipynb #447e912a
+# %% ../nbs/53_hpo.ipynb #0ac260b1
 class HyperparameterOptimizer:
     "An Optuna study of the agents' hyperparameters, kept in a database: `optimize()` adds trials, returns the best."
     def __init__(self, n_trials: int = 50,  # trials this call of `optimize` adds to the study
@@ -254,7 +262,7 @@ class HyperparameterOptimizer:
         return objective(trial, self.config, self.space, self.episodes, self.eval_every, self.eval_episodes,
                          self.eval_seed, self.train_seeds)
 
-# %% ../nbs/53_hpo.ipynb #044e2853
+# %% ../nbs/53_hpo.ipynb #f5e563e3
 def _open_study(self: HyperparameterOptimizer) -> optuna.Study:
     "The Optuna study, created or loaded from the storage on first use."
     if self._study is None:
@@ -274,7 +282,7 @@ def _open_study(self: HyperparameterOptimizer) -> optuna.Study:
 
 HyperparameterOptimizer.study = property(_open_study, doc="The Optuna study, created or loaded on first use.")
 
-# %% ../nbs/53_hpo.ipynb #ec3114d8
+# %% ../nbs/53_hpo.ipynb #dbdaf604
 def write_results(self: HyperparameterOptimizer, study: optuna.Study | None = None) -> pd.DataFrame:
     "Write optimization_results.csv, and best_params.yaml / best_config.yaml once a trial completed; returns the table."
     study = study or self.study
@@ -290,7 +298,8 @@ def write_results(self: HyperparameterOptimizer, study: optuna.Study | None = No
     if done:
         best = study.best_trial
         head = (f"# best of {len(done)} completed trials of study {self.study_name!r}: trial {best.number}, "
-                f"{best.value:.2f} % of optimum on the tuning days\n# use: override(cfg, load_yaml(this file))\n")
+                f"{best.value:.2f} % of optimum on the tuning days\n# use: override(cfg, adrl.hpo.load_best_params(out_dir)), "
+                "or `adrl train --config best_config.yaml`\n")
         atomic_write(self.out_dir / "best_params.yaml", head + yaml.safe_dump(dict(best.params), sort_keys=False))
         save_config(override(self.config, best.params), self.out_dir / "best_config.yaml")
     self.results = df
@@ -313,7 +322,14 @@ def optimize(self: HyperparameterOptimizer) -> dict[str, Any]:
 HyperparameterOptimizer.write_results = write_results
 HyperparameterOptimizer.optimize = optimize
 
-# %% ../nbs/53_hpo.ipynb #32964d50
+# %% ../nbs/53_hpo.ipynb #ea1ce556
+def load_best_params(out_dir: str | Path = "hyperopt") -> dict[str, Any]:
+    "The best trial's dotted overrides from `<out_dir>/best_params.yaml`, ready for `override(cfg, ...)`."
+    params = load_yaml(Path(out_dir) / "best_params.yaml")
+    if not isinstance(params, dict): raise ConfigError(str(Path(out_dir) / "best_params.yaml"), "is not a mapping of overrides")
+    return params
+
+# %% ../nbs/53_hpo.ipynb #026f0145
 def optimize_worker(storage: str, study_name: str = "adrl", n_trials: int = 10, config: Config | dict | str | None = None,
                     worker: int = 0, **options) -> dict[str, Any]:
     "One of several processes sharing a study: add `n_trials` trials to it; return the study's best parameters so far."
