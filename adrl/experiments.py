@@ -57,10 +57,10 @@ def run_job(
     system = ProductionMultiAgentSystem(cfg)
     system.eval_seed = int(eval_seed)         # evaluations during training use the common days too
     metrics = system.train(num_episodes=episodes, eval_frequency=eval_every, eval_episodes=n_eval, run_dir=run_dir)
-    system.evaluate(n_eval, seed=int(eval_seed))   # the final table, whatever train's own evaluation schedule
+    # train's last evaluation ran on these held-out days (eval_seed, n_eval); its "system" rows are the final table
     curves = metrics.drop(columns="wall_time").assign(label=label, seed=int(seed))
     curves = curves[["label", "seed", *[c for c in curves.columns if c not in ("label", "seed")]]]
-    final = system.last_evaluation.assign(agent=label, seed=int(seed))
+    final = system.last_evaluation.query("agent == 'system'").assign(agent=label, seed=int(seed))
     final = final[["agent", "seed", "episode", *METRICS]]
     return JobResult(curves.reset_index(drop=True), final.reset_index(drop=True), time.perf_counter() - start)
 

@@ -38,9 +38,10 @@ __all__ = ['TEMPLATE', 'NOTEBOOK', 'PLACEHOLDERS', 'HEADLINE', 'FULL_MARKET', 'P
            'source_template_path', 'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs',
            'ThisPythonKernelManager', 'template_parameters', 'ParameterError', 'check_parameters', 'report_market',
            'parse_agents', 'output_dir', 'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise',
-           'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'not_built', 'headline_metrics', 'key_statements',
-           'bullet_list', 'markdown_table', 'markdown_report', 'metrics_document', 'write_report_files', 'ReportError',
-           'default_run_id', 'prepare_run_dir', 'execute_template', 'export_html', 'run_report']
+           'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'parse_seeds', 'with_system', 'not_built',
+           'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table', 'markdown_report', 'metrics_document',
+           'write_report_files', 'ReportError', 'default_run_id', 'prepare_run_dir', 'execute_template', 'export_html',
+           'run_report']
 
 # %% ../nbs/59_report.ipynb #340a6c97
 TEMPLATE = "report_experiment.ipynb"  # the template's file name, in nbs/reports/ and in the package's templates/
@@ -201,9 +202,9 @@ def describe_setup(cfg: MarketConfig, params: Mapping[str, Any]) -> str:
             f"pricing. Parameters: {values}.")
 
 # %% ../nbs/59_report.ipynb #2b026263
-def best_baseline(df: pd.DataFrame, metric: str = "pct_optimum") -> str:
-    "The agent (not the oracle) with the highest mean `metric`; ties go to the first in the table's order."
-    means = df[df.agent.astype(str) != "oracle"].groupby("agent", observed=True, sort=False)[metric].mean().dropna()
+def best_baseline(df: pd.DataFrame, metric: str = "pct_optimum", exclude: tuple[str, ...] = ("oracle", "system")) -> str:
+    "The baseline (not the oracle, not the trained system) with the highest mean `metric`; ties go to the first listed."
+    means = df[~df.agent.astype(str).isin(exclude)].groupby("agent", observed=True, sort=False)[metric].mean().dropna()
     if means.empty: raise ValueError(f"best_baseline: no agent other than the oracle has a finite {metric}")
     return str(means.index[int(np.argmax(means.to_numpy()))])
 
@@ -293,7 +294,6 @@ def day_plot(trace: pd.DataFrame, cfg: MarketConfig):
 
 # %% ../nbs/59_report.ipynb #06e8453a
 PLACEHOLDERS = {  # section -> what it will report once built
-    "trained system": "the multi-agent system (DQN bidder, PPO budget agent, controller) on the same held-out days",
     "ablations": "each component switched off in turn (PER, dueling head, double-Q, GAE, the controller)",
     "A/B test": "the trained system against the best baseline as two arms, with the power of the test",
     "hyperparameter search": "the Optuna study: best trials and parameter importances",
@@ -301,10 +301,28 @@ PLACEHOLDERS = {  # section -> what it will report once built
     "analytics": "the analytics crew's findings on the trained run",
 }
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    "Training seeds from a comma-separated string, e.g. '0,1,2,3,4'."
+    try: seeds = tuple(int(x) for x in str(text).split(",") if x.strip())
+    except ValueError: raise ValueError(f"train_seeds: {text!r} must be comma-separated integers") from None
+    if not seeds or len(set(seeds)) != len(seeds): raise ValueError(f"train_seeds: {text!r} must list distinct seeds")
+    return seeds
+
+def with_system(df: pd.DataFrame, final: pd.DataFrame | None, label: str = "system") -> pd.DataFrame:
+    "The harness table plus the trained system as one more agent: each held-out day's mean over the training seeds."
+    if final is None or (rows := final[final.agent.astype(str) == label]).empty: return df
+    numeric = [c for c in df.columns if c not in ("agent", "episode")]
+    per_day = rows.groupby("episode", sort=True)[numeric].mean().reset_index().assign(agent=label)
+    out = pd.concat([per_day, df.assign(agent=df.agent.astype(str))], ignore_index=True)[list(df.columns)]
+    out["agent"] = pd.Categorical(out.agent, categories=[label] + [str(a) for a in dict.fromkeys(df.agent.astype(str))],
+                                  ordered=True)
+    return out.sort_values(["agent", "episode"], kind="stable").reset_index(drop=True)
+
 def not_built(section: str) -> None:
     "Print the honest one-line status of a report section that is not built yet."
     if section not in PLACEHOLDERS: raise ValueError(f"section {section!r} is unknown: {', '.join(PLACEHOLDERS)}")
-    print(f"{section}: not built yet — this section will show {PLACEHOLDERS[section]}. No numbers are reported until then.")
+    print(f"{section}: not in the report yet — this section will show {PLACEHOLDERS[section]}. "
+          "No numbers are reported until then.")
 
 # %% ../nbs/59_report.ipynb #7d7c3e79
 HEADLINE = ("pct_optimum", "reward", "conversions", "roi", "win_rate")  # the metrics metrics.json reports per agent
@@ -342,7 +360,7 @@ def key_statements(df: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
     if seed_agents:
         out.append("The seed's baselines reach " + ", ".join(f"{a} {s.loc[a, 'mean']:.1f} %" for a in seed_agents)
                    + " of the optimum.")
-    out.append("Not built yet, so not reported: " + ", ".join(PLACEHOLDERS) + ".")
+    out.append("Not in the report yet, so not reported: " + ", ".join(PLACEHOLDERS) + ".")
     return out
 
 def bullet_list(lines: list[str]) -> str:
@@ -394,7 +412,7 @@ FULL_MARKET = {"max_steps": 100, "initial_budget": 10_000.0, "traffic_scale": 1.
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {**FULL_MARKET, "episodes": 50},  # the full market, 50 held-out days: well under 2 minutes on 2 cores
-    "default": {**FULL_MARKET, "episodes": 500},  # the full market, 500 held-out days: a few minutes
+    "default": {**FULL_MARKET, "episodes": 200, "train_episodes": 300, "train_seeds": "0,1,2,3,4"},  # the README's report: 5 training seeds
     "smoke": {},  # the template's own defaults: a small market, 20 days, seconds
 }
 
