@@ -51,7 +51,7 @@ def test_metrics_are_explicit(two_runs):
     assert doc["agents"]["oracle"]["pct_optimum"]["mean"] == 100.0
     best = doc["best_baseline"]
     assert best in ("random", "fixed", "dual") and set(doc["pairwise"]["comparisons"]) == {"random", "fixed", "dual"} - {best}
-    assert doc["not_built"][0] == "trained system" and "adrl_version" in doc
+    assert doc["not_built"][0] == "ablations" and "adrl_version" in doc
 
 
 def test_same_parameters_same_metrics(two_runs):
