@@ -56,7 +56,9 @@ def run_job(
     n_eval = cfg.experiment.num_eval_episodes if eval_episodes is None else int(eval_episodes)
     system = ProductionMultiAgentSystem(cfg)
     system.eval_seed = int(eval_seed)         # evaluations during training use the common days too
-    metrics = system.train(num_episodes=episodes, eval_frequency=eval_every, eval_episodes=n_eval, run_dir=run_dir)
+    # a kept run folder gets evaluation.json against the strongest pacing baseline (what the analytics crew compares)
+    metrics = system.train(num_episodes=episodes, eval_frequency=eval_every, eval_episodes=n_eval, run_dir=run_dir,
+                           baselines=("dual",))
     # train's last evaluation ran on these held-out days (eval_seed, n_eval); its "system" rows are the final table
     curves = metrics.drop(columns="wall_time").assign(label=label, seed=int(seed))
     curves = curves[["label", "seed", *[c for c in curves.columns if c not in ("label", "seed")]]]

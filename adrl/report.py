@@ -38,10 +38,10 @@ __all__ = ['TEMPLATE', 'NOTEBOOK', 'PLACEHOLDERS', 'HEADLINE', 'FULL_MARKET', 'P
            'source_template_path', 'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs',
            'ThisPythonKernelManager', 'template_parameters', 'ParameterError', 'check_parameters', 'report_market',
            'parse_agents', 'output_dir', 'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise',
-           'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'parse_seeds', 'with_system', 'not_built',
-           'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table', 'markdown_report', 'metrics_document',
-           'write_report_files', 'ReportError', 'default_run_id', 'prepare_run_dir', 'execute_template', 'export_html',
-           'run_report']
+           'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'parse_seeds', 'with_system', 'first_run',
+           'not_built', 'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table', 'markdown_report',
+           'metrics_document', 'write_report_files', 'ReportError', 'default_run_id', 'prepare_run_dir',
+           'execute_template', 'export_html', 'run_report']
 
 # %% ../nbs/59_report.ipynb #340a6c97
 TEMPLATE = "report_experiment.ipynb"  # the template's file name, in nbs/reports/ and in the package's templates/
@@ -298,7 +298,6 @@ PLACEHOLDERS = {  # section -> what it will report once built
     "A/B test": "the trained system against the best baseline as two arms, with the power of the test",
     "hyperparameter search": "the Optuna study: best trials and parameter importances",
     "real data (iPinYou)": "the bidders on the iPinYou campaign 2997 log against its published results",
-    "analytics": "the analytics crew's findings on the trained run",
 }
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -317,6 +316,12 @@ def with_system(df: pd.DataFrame, final: pd.DataFrame | None, label: str = "syst
     out["agent"] = pd.Categorical(out.agent, categories=[label] + [str(a) for a in dict.fromkeys(df.agent.astype(str))],
                                   ordered=True)
     return out.sort_values(["agent", "episode"], kind="stable").reset_index(drop=True)
+
+def first_run(exp_dir: str | Path) -> Path:
+    "The folder of the first training run an experiment kept (`run_experiment(..., keep_runs=True)`)."
+    runs = sorted(p for p in (Path(exp_dir) / "runs").iterdir() if p.is_dir()) if (Path(exp_dir) / "runs").is_dir() else []
+    if not runs: raise ValueError(f"{exp_dir}: the experiment kept no run folders (keep_runs=False?)")
+    return runs[0]
 
 def not_built(section: str) -> None:
     "Print the honest one-line status of a report section that is not built yet."
