@@ -927,7 +927,7 @@ def learning_progress_tool(run_dir: str) -> str:
 
 @tool("baseline_comparison")
 def baseline_comparison_tool(run_dir: str) -> str:
-    "Percent of the hindsight optimum reached by the trained system of the run in folder run_dir, against the baselines (random, fixed, greedy, linear, pid), with intervals."
+    "Percent of the hindsight optimum reached by the trained system of the run in folder run_dir, against the baselines scored on the same held-out days (evaluation.json; the oracle is the 100 % reference), with intervals."
     return _tool_run(lambda r: finding_json(baseline_comparison(r)), run_dir)
 
 @tool("budget_pacing")
