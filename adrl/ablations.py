@@ -71,11 +71,48 @@ def run_ablations(
     out_dir: str | os.PathLike | None = None,  # write the tables here (Parquet + CSV)
     executor=None,  # any executor with an order-preserving map (chapter 50)
     keep_runs: bool = False,  # also keep every run's folder under out_dir/runs
+    full: ExperimentResult | None = None,  # an experiment that already trained the full system: its runs are reused
+    full_label: str | None = None,  # the full system's label in `full` (None: its only config)
 ) -> ExperimentResult:
     "Train the full system and each ablation (default: all) with the same seeds; evaluate on the same held-out days."
-    return run_experiment(ablation_configs(base, names), seeds=seeds, episodes=episodes, eval_every=eval_every,
-                          eval_episodes=eval_episodes, baselines=baselines, eval_seed=eval_seed, workers=workers,
-                          out_dir=out_dir, executor=executor, keep_runs=keep_runs)
+    configs = ablation_configs(base, names)
+    seeds = [int(s) for s in seeds]
+    if full is not None:
+        reused = _reusable(full, full_label, base, seeds, episodes, eval_every, eval_episodes, eval_seed)
+        configs.pop(FULL)
+        if not configs: raise ValueError("names: no ablation to run besides the full system")
+    result = run_experiment(configs, seeds=seeds, episodes=episodes, eval_every=eval_every,
+                            eval_episodes=eval_episodes, baselines=baselines, eval_seed=eval_seed, workers=workers,
+                            executor=executor, out_dir=None if full is not None else out_dir, keep_runs=keep_runs)
+    if full is None: return result
+    rows = lambda df, col: df[(df[col].astype(str) == reused) & df.seed.isin(seeds)].assign(**{col: FULL})
+    fin, cur, tim = rows(full.final, "agent"), rows(full.curves, "label"), rows(full.timings, "label")
+    settings = {**result.settings, "configs": {FULL: to_dict(base), **result.settings["configs"]},
+                "full_reused_from": reused}
+    out = ExperimentResult(pd.concat([cur, result.curves], ignore_index=True),
+                           pd.concat([fin, result.final], ignore_index=True),
+                           pd.concat([tim, result.timings], ignore_index=True), settings)
+    if out_dir is not None: out.save(out_dir)
+    return out
+
+def _reusable(full: ExperimentResult, label: str | None, base: Config, seeds: list[int], episodes, eval_every,
+              eval_episodes, eval_seed: int) -> str:
+    "The label of the full system in `full`, after checking its runs are the ones run_ablations would make."
+    st, configs = full.settings, full.settings.get("configs", {})
+    if label is None:
+        if len(configs) != 1: raise ValueError(f"full_label: the experiment has configs {list(configs)}; name the full system")
+        label = next(iter(configs))
+    if label not in configs: raise ValueError(f"full_label: {label!r} is not a config of the experiment: {list(configs)}")
+    n_eval = eval_episodes or base.experiment.num_eval_episodes
+    wanted = {"config": to_dict(base), "episodes": episodes, "eval_every": eval_every, "eval_episodes": n_eval,
+              "eval_seed": int(eval_seed)}
+    have = {"config": configs[label], "episodes": st.get("episodes"), "eval_every": st.get("eval_every"),
+            "eval_episodes": st.get("eval_episodes"), "eval_seed": st.get("eval_seed")}
+    differ = [k for k in wanted if wanted[k] != have[k]]
+    if differ: raise ValueError(f"full: its runs differ from the ablations' in {', '.join(differ)}; they cannot be reused")
+    missing = sorted(set(seeds) - set(st.get("seeds", ())))
+    if missing: raise ValueError(f"full: seed(s) {missing} were not trained in it (it has {st.get('seeds')})")
+    return label
 
 # %% ../nbs/51_ablations.ipynb #8b2add58
 def _paired_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -27,8 +27,8 @@ from .system import ProductionMultiAgentSystem, as_config
 
 # %% auto #0
 __all__ = ['SEARCH_SPACE', 'HPO_STREAM', 'quiet_optuna', 'resolve_space', 'suggest', 'tuning_seed', 'checkpoints', 'objective',
-           'sqlite_url', 'make_storage', 'default_pruner', 'HyperparameterOptimizer', 'write_results', 'optimize',
-           'load_best_params', 'optimize_worker']
+           'sqlite_url', 'make_storage', 'default_pruner', 'HyperparameterOptimizer', 'default_params', 'write_results',
+           'optimize', 'load_best_params', 'optimize_worker']
 
 # %% ../nbs/53_hpo.ipynb #d5244086
 @contextlib.contextmanager
@@ -229,7 +229,8 @@ class HyperparameterOptimizer:
                  space: Mapping[str, Any] | None = None,  # search space; None: SEARCH_SPACE
                  train_seeds: Sequence[int] | None = None,  # training seeds averaged per trial; None: (experiment.random_seed,)
                  worker: int = 0,  # this process's number among the workers of a shared study
-                 timeout: float | None = None):  # stop adding trials after this many seconds
+                 timeout: float | None = None,  # stop adding trials after this many seconds
+                 try_defaults: bool = True):  # a new study's first trial: the base config's own values, if inside the space
         self.config = cfg = as_config(config)
         ec = cfg.experiment
         self.n_trials = _count("n_trials", n_trials)
@@ -249,6 +250,7 @@ class HyperparameterOptimizer:
         self.pruner = default_pruner(self.episodes) if pruner is None else pruner
         self.sampler_seed, self.worker = _count("sampler_seed", sampler_seed, 0), _count("worker", worker, 0)
         self.timeout, self.results, self._study = timeout, None, None
+        self.try_defaults = bool(try_defaults)
 
     def setup(self) -> dict:
         "What makes two trials comparable; recorded in the study by the first optimiser that opens it."
@@ -263,6 +265,22 @@ class HyperparameterOptimizer:
                          self.eval_seed, self.train_seeds)
 
 # %% ../nbs/53_hpo.ipynb #f5e563e3
+def _inside(value: Any, spec: dict) -> bool:
+    if spec["type"] == "categorical": return value in spec["choices"]
+    if spec["type"] == "int" and (isinstance(value, bool) or not isinstance(value, (int, np.integer))): return False
+    return isinstance(value, (int, float, np.number)) and spec["low"] <= value <= spec["high"]
+
+def default_params(config: Config, space: Mapping[str, dict]) -> dict[str, Any] | None:
+    "The values `config` itself has for the (resolved) `space`'s fields; None if one lies outside its range."
+    flat, values = to_dict(config), {}
+    for name, spec in space.items():
+        v = flat
+        for part in name.split("."): v = v[part]
+        if not _inside(v, spec): return None
+        values[name] = v
+    return values
+
+# %% ../nbs/53_hpo.ipynb #ea1ce556
 def _open_study(self: HyperparameterOptimizer) -> optuna.Study:
     "The Optuna study, created or loaded from the storage on first use."
     if self._study is None:
@@ -276,13 +294,15 @@ def _open_study(self: HyperparameterOptimizer) -> optuna.Study:
             raise ConfigError("study_name", f"study {self.study_name!r} in {self.storage} was run with a different "
                               f"{', '.join(diff)}; its trials would not be comparable: use another study_name")
         n = len(study.get_trials(deepcopy=False))
+        if n == 0 and self.try_defaults and (values := default_params(self.config, self.space)) is not None:
+            study.enqueue_trial(values, user_attrs={"default": True}, skip_if_exists=True)
         study.sampler = optuna.samplers.TPESampler(seed=_sampler_seed(self.sampler_seed, self.worker, n))
         self._study = study
     return self._study
 
 HyperparameterOptimizer.study = property(_open_study, doc="The Optuna study, created or loaded on first use.")
 
-# %% ../nbs/53_hpo.ipynb #dbdaf604
+# %% ../nbs/53_hpo.ipynb #496d64e7
 def write_results(self: HyperparameterOptimizer, study: optuna.Study | None = None) -> pd.DataFrame:
     "Write optimization_results.csv, and best_params.yaml / best_config.yaml once a trial completed; returns the table."
     study = study or self.study
@@ -290,8 +310,9 @@ def write_results(self: HyperparameterOptimizer, study: optuna.Study | None = No
     rows = [{"number": t.number, "state": t.state.name, "value": t.value,
              "duration_s": t.duration.total_seconds() if t.duration else math.nan, "days": t.last_step,
              "last_report": t.intermediate_values[t.last_step] if t.last_step is not None else math.nan,
-             "note": t.user_attrs.get("note", ""), **{k: t.params.get(k) for k in self.space}} for t in trials]
-    columns = ["number", "state", "value", "duration_s", "days", "last_report", "note", *self.space]
+             "note": t.user_attrs.get("note", ""), "default": bool(t.user_attrs.get("default", False)),
+             **{k: t.params.get(k) for k in self.space}} for t in trials]
+    columns = ["number", "state", "value", "duration_s", "days", "last_report", "note", "default", *self.space]
     df = pd.DataFrame(rows, columns=columns)
     atomic_write(self.out_dir / "optimization_results.csv", df.to_csv(index=False))
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -322,14 +343,14 @@ def optimize(self: HyperparameterOptimizer) -> dict[str, Any]:
 HyperparameterOptimizer.write_results = write_results
 HyperparameterOptimizer.optimize = optimize
 
-# %% ../nbs/53_hpo.ipynb #ea1ce556
+# %% ../nbs/53_hpo.ipynb #d11b7f89
 def load_best_params(out_dir: str | Path = "hyperopt") -> dict[str, Any]:
     "The best trial's dotted overrides from `<out_dir>/best_params.yaml`, ready for `override(cfg, ...)`."
     params = load_yaml(Path(out_dir) / "best_params.yaml")
     if not isinstance(params, dict): raise ConfigError(str(Path(out_dir) / "best_params.yaml"), "is not a mapping of overrides")
     return params
 
-# %% ../nbs/53_hpo.ipynb #026f0145
+# %% ../nbs/53_hpo.ipynb #8e32b090
 def optimize_worker(storage: str, study_name: str = "adrl", n_trials: int = 10, config: Config | dict | str | None = None,
                     worker: int = 0, **options) -> dict[str, Any]:
     "One of several processes sharing a study: add `n_trials` trials to it; return the study's best parameters so far."

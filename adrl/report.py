@@ -28,9 +28,15 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
 import adrl
+from .ablations import ABLATIONS, FULL, ablation_configs, run_ablations
+from .abtest import ABTestFramework, paired_test
+from .abtest import write_report as write_ab_report
 from .baselines import BASELINES, make_policy
-from .config import MarketConfig, _Yaml12Loader, atomic_write, from_dict, to_dict
+from .config import Config, MarketConfig, _Yaml12Loader, atomic_write, from_dict, override, to_dict
 from .evaluate import seed_streams, summarize, trace_days
+from .experiments import ExperimentResult, run_experiment
+from .hpo import HyperparameterOptimizer, sqlite_url
+from .ipinyou import C0, PUBLISHED_SOURCE
 from .stats import compare_all
 
 # %% auto #0
@@ -39,9 +45,12 @@ __all__ = ['TEMPLATE', 'NOTEBOOK', 'PLACEHOLDERS', 'HEADLINE', 'FULL_MARKET', 'P
            'ThisPythonKernelManager', 'template_parameters', 'ParameterError', 'check_parameters', 'report_market',
            'parse_agents', 'output_dir', 'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise',
            'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'parse_seeds', 'with_system', 'first_run',
-           'not_built', 'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table', 'markdown_report',
-           'metrics_document', 'write_report_files', 'ReportError', 'default_run_id', 'prepare_run_dir',
-           'execute_template', 'export_html', 'run_report']
+           'not_built', 'parse_ablations', 'parse_ablation_seeds', 'report_ablations', 'format_ablations',
+           'ablation_statement', 'parse_arms', 'ab_variant', 'run_ab', 'ab_statement', 'report_hpo', 'hpo_table',
+           'hpo_transfer', 'hpo_statement', 'ipinyou_statement', 'headline_metrics', 'key_statements', 'bullet_list',
+           'markdown_table', 'markdown_report', 'metrics_document', 'write_report_files', 'report_files',
+           'check_sections', 'ReportError', 'default_run_id', 'prepare_run_dir', 'execute_template', 'export_html',
+           'run_report']
 
 # %% ../nbs/59_report.ipynb #340a6c97
 TEMPLATE = "report_experiment.ipynb"  # the template's file name, in nbs/reports/ and in the package's templates/
@@ -294,10 +303,8 @@ def day_plot(trace: pd.DataFrame, cfg: MarketConfig):
 
 # %% ../nbs/59_report.ipynb #06e8453a
 PLACEHOLDERS = {  # section -> what it will report once built
-    "ablations": "each component switched off in turn (PER, dueling head, double-Q, GAE, the controller)",
-    "A/B test": "the trained system against the best baseline as two arms, with the power of the test",
-    "hyperparameter search": "the Optuna study: best trials and parameter importances",
-    "real data (iPinYou)": "the bidders on the iPinYou campaign 2997 log against its published results",
+    "the trained system on real data (iPinYou)": "the multi-agent system trained on a market calibrated to campaign "
+    "2997's training statistics, evaluated once on its test log next to the baselines and the published rows",
 }
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -330,6 +337,169 @@ def not_built(section: str) -> None:
           "No numbers are reported until then.")
 
 # %% ../nbs/59_report.ipynb #7d7c3e79
+def parse_ablations(text: str) -> list[str]:
+    "Ablation names from a comma-separated string: '' none, 'all' every ablation of ABLATIONS; unknown names refused."
+    text = str(text).strip()
+    if not text: return []
+    names = [n for n in ABLATIONS if n != FULL] if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    try: ablation_configs(Config(), names)
+    except ValueError as err: raise ValueError(f"ablations: {err}") from None
+    return [n for n in names if n != FULL]
+
+def parse_ablation_seeds(text: str, train_seeds: str) -> tuple[int, ...]:
+    "Ablation seeds from a comma-separated string; each must be a training seed (its full-system run is reused)."
+    try: seeds = parse_seeds(text)
+    except ValueError as err: raise ValueError(str(err).replace("train_seeds", "ablation_seeds")) from None
+    extra = sorted(set(seeds) - set(parse_seeds(train_seeds)))
+    if extra: raise ValueError(f"ablation_seeds: {extra} not among train_seeds {train_seeds!r}: the full system's "
+                               "runs of those seeds are reused, so they must be trained first")
+    return seeds
+
+def report_ablations(exp: ExperimentResult, cfg: MarketConfig, names: list[str], seeds: tuple[int, ...],
+                     episodes: int, eval_episodes: int, eval_seed: int, workers: int = 1) -> ExperimentResult:
+    "Train the ablations `names` of the default system with `seeds`, reusing the full system's runs of `exp`."
+    return run_ablations(Config(environment=cfg), names, seeds=seeds, episodes=episodes, eval_every=0,
+                         eval_episodes=eval_episodes, eval_seed=eval_seed, workers=workers, full=exp, full_label="system")
+
+def format_ablations(table: pd.DataFrame) -> pd.DataFrame:
+    "The ablation table for the page: means, the drop with its t-interval, p-values, decision."
+    f = lambda x: f"{x:.1f}" if math.isfinite(x) else "—"
+    p = lambda x: "—" if not math.isfinite(x) else f"{x:.2g}" if x >= 1e-4 else f"{x:.1e}"
+    return pd.DataFrame({"Ablation": table.index,
+                         "Full system": [f(x) for x in table.full_mean], "Without it": [f(x) for x in table.ablation_mean],
+                         "Drop [95 % t CI]": [f"{f(r['drop'])} [{f(r.t_low)}, {f(r.t_high)}]" for _, r in table.iterrows()],
+                         "p (paired t)": [p(x) for x in table.p_value], "p (Holm)": [p(x) for x in table.p_holm],
+                         "Significant": np.where(table.significant.astype(bool), "yes", "no"),
+                         "Seeds": table.seeds.to_numpy()})
+
+def ablation_statement(table: pd.DataFrame) -> str:
+    "One key statement about the ablations, generated from their table."
+    n, alpha = int(table.seeds.max()), table.attrs.get("alpha", 0.05)
+    head = f"Ablations ({n} training seeds, paired per seed, Holm-corrected at α = {alpha:g}): "
+    helps = table[table.significant.astype(bool) & (table["drop"] > 0)]
+    hurts = table[table.significant.astype(bool) & (table["drop"] < 0)]
+    parts = []
+    if len(helps): parts.append("removing " + ", ".join(f"{k} costs {r['drop']:.1f} points" for k, r in helps.iterrows()))
+    if len(hurts): parts.append("removing " + ", ".join(f"{k} gains {-r['drop']:.1f} points" for k, r in hurts.iterrows()))
+    rest = table.index[~table.significant.astype(bool)]
+    if len(rest):
+        parts.append(f"the effect of {', '.join(rest)} is not established (largest t-interval half-width "
+                     f"{float(((table.t_high - table.t_low) / 2)[~table.significant.astype(bool)].max()):.1f} points)")
+    return head + "; ".join(parts) + "."
+
+# %% ../nbs/59_report.ipynb #0e0a2211
+def parse_arms(text: str) -> tuple[str, ...]:
+    "The A/B test's two arms from 'A,B' ('' for no test); a baseline name, 'best' or 'system' each."
+    text = str(text).strip()
+    if not text: return ()
+    arms = tuple(a.strip() for a in text.split(","))
+    if len(arms) != 2 or not all(arms):
+        raise ValueError(f"ab_test: {text!r} must name two arms, 'A,B' (a baseline, 'best' or 'system')")
+    for a in arms:
+        if a not in ("best", "system") and (a not in BASELINES or a == "oracle"):
+            raise ValueError(f"ab_test: arm {a!r} is unknown: choose 'best', 'system' or a baseline "
+                             f"({', '.join(b for b in BASELINES if b != 'oracle')})")
+    return arms
+
+def ab_variant(arm: str, df: pd.DataFrame, exp_dir: str | Path | None = None):
+    "The (label, variant) of an arm: 'best' is the best baseline of `df`; 'system' the first kept run's trained system."
+    if arm == "best": return best_baseline(df), best_baseline(df)
+    if arm == "system":
+        if exp_dir is None: raise ValueError("ab_test: the arm 'system' needs a trained system (train_episodes > 0)")
+        from adrl.system import ProductionMultiAgentSystem
+        run = first_run(exp_dir)
+        return f"system ({run.name.split('-')[-1].replace('seed', 'seed ')})", \
+            ProductionMultiAgentSystem.from_checkpoint(run / "checkpoints" / "last.pt")
+    return arm, arm
+
+def run_ab(arms: tuple[str, ...], df: pd.DataFrame, cfg: MarketConfig, exp_dir: str | Path | None = None,
+           seed: int = 0, alpha: float = 0.05, days: int = 0) -> dict | None:
+    "The report's A/B test of arms (A, B) on the report's market (None if no arms); `days` 0: planned by power."
+    if not arms: return None
+    (la, va), (lb, vb) = (ab_variant(a, df, exp_dir) for a in arms)
+    if la == lb: raise ValueError(f"ab_test: both arms are {la!r}; an arm against itself tests nothing")
+    return ABTestFramework(alpha=alpha).run_test(va, vb, env=cfg, test_name=f"{la} vs {lb}",
+                                                  num_episodes=days or None, seed=seed, names=(la, lb))
+
+def ab_statement(r: dict) -> str:
+    "One key statement about an A/B test result."
+    lo, hi = r["diff_ci"]
+    verdict = {"B better": f"{r['name_b']} wins", "A better": f"{r['name_a']} wins", "inconclusive": "inconclusive"}[r["decision"]]
+    return (f"A/B test, {r['name_a']} (A) against {r['name_b']} (B), {r['n_days']} common days "
+            f"({'planned by a pilot and a power analysis' if r['planned'] == 'pilot' else 'fixed'}): {verdict}; "
+            f"B − A = {r['diff']:.2f} points of % of optimum (95 % CI {lo:.2f} to {hi:.2f}), paired t-test "
+            f"p = {r['p_value']:.2g}, power {r['achieved_power']:.2f} at an MDE of {r['mde']:.2g}.")
+
+# %% ../nbs/59_report.ipynb #36f315a0
+def report_hpo(cfg: MarketConfig, trials: int, episodes: int, eval_days: int, out: str | Path,
+               sampler_seed: int = 0) -> HyperparameterOptimizer:
+    "Run an Optuna search of `trials` trials on the report's market; results files in `out`; the optimiser."
+    tmp = tempfile.TemporaryDirectory(prefix="adrl-hpo-", ignore_cleanup_errors=True)   # removed with the optimiser
+    study_dir = Path(tmp.name)
+    opt = HyperparameterOptimizer(n_trials=trials, config=Config(environment=cfg), episodes=episodes,
+                                  eval_every=max(1, episodes // 4), eval_episodes=eval_days, sampler_seed=sampler_seed,
+                                  storage=sqlite_url(study_dir / "optuna.db"), out_dir=study_dir)
+    opt.study_dir = tmp
+    opt.optimize()
+    atomic_write(Path(out) / "optimization_results.csv", (study_dir / "optimization_results.csv").read_bytes())
+    if (study_dir / "best_params.yaml").exists():
+        atomic_write(Path(out) / "best_params.yaml", (study_dir / "best_params.yaml").read_bytes())
+    return opt
+
+def hpo_table(results: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    "The default trial and the best `top` completed trials, best first, with the parameters that differ."
+    done = results[results.state == "COMPLETE"].sort_values("value", ascending=False, kind="stable")
+    keep = pd.concat([done.head(top), results[results.default]]).drop_duplicates("number")
+    cols = ["number", "state", "value", "default", *[c for c in results.columns if "." in c]]
+    return keep[cols].reset_index(drop=True)
+
+def hpo_transfer(cfg: MarketConfig, opt: HyperparameterOptimizer, eval_episodes: int, eval_seed: int,
+                 workers: int = 1) -> dict | None:
+    "The best trial's config and the default, trained alike once more, compared on the report's held-out days."
+    best = [t for t in opt.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if not best: return None
+    best = max(best, key=lambda t: t.value)
+    if best.user_attrs.get("default"): return {"best_is_default": True, "best_trial": best.number}
+    base = Config(environment=cfg)
+    exp = run_experiment({"default": base, "tuned": override(base, best.params)}, seeds=opt.train_seeds,
+                         episodes=opt.episodes, eval_every=0, eval_episodes=eval_episodes, baselines=(),
+                         eval_seed=eval_seed, workers=workers)
+    w = exp.final.groupby(["episode", "agent"]).pct_optimum.mean().unstack()
+    r = paired_test(w["default"].to_numpy(), w["tuned"].to_numpy(), rng=eval_seed)
+    return {"best_is_default": False, "best_trial": best.number, "tuning_value": float(best.value),
+            "default": r["mean_a"], "tuned": r["mean_b"], "diff": r["diff"], "diff_ci": list(r["diff_ci"]),
+            "p_value": r["p_value"], "days": r["n"], "seeds": list(opt.train_seeds)}
+
+def hpo_statement(results: pd.DataFrame, transfer: dict | None) -> str:
+    "One key statement about the search and its transfer to the report's days."
+    done = results[results.state == "COMPLETE"]
+    out = (f"Hyperparameter search: {len(results)} trials ({len(done)} completed, "
+           f"{int((results.state == 'PRUNED').sum())} pruned)")
+    if done.empty: return out + "; none completed, so no best configuration."
+    best, dflt = done.loc[done.value.idxmax()], results[results.default & (results.state == "COMPLETE")]
+    out += f"; the best, trial {int(best.number)}, reaches {best.value:.1f} % of optimum on the tuning days"
+    if len(dflt): out += f" against {float(dflt.value.iloc[0]):.1f} % for the default configuration"
+    if transfer is None or transfer.get("best_is_default"):
+        return out + (" — the default is the best trial." if transfer else ".")
+    lo, hi = transfer["diff_ci"]
+    return out + (f". Trained again and scored on the report's held-out days: tuned {transfer['tuned']:.1f} % against "
+                  f"default {transfer['default']:.1f} % (difference {transfer['diff']:.1f}, 95 % CI {lo:.1f} to "
+                  f"{hi:.1f}, paired t p = {transfer['p_value']:.2g}; {len(transfer['seeds'])} training seed).")
+
+# %% ../nbs/59_report.ipynb #7372a263
+def ipinyou_statement(table: pd.DataFrame) -> str:
+    "One key statement about the real-data table: our best bidder's clicks with its CI, against the published rows."
+    ours = table[table.source == "ours"]
+    best = ours.loc[ours.clicks.idxmax()]
+    quoted = table[table.source == PUBLISHED_SOURCE]
+    pub = ", ".join(f"{r.algorithm} {r.clicks:.0f}" for r in quoted.itertuples()) or "none at these settings"
+    c0 = table.attrs.get("c0", C0)
+    c0 = f"1/{1 / c0:.0f}" if (1 / c0).is_integer() else f"{c0:g}"
+    return (f"Real data (iPinYou 2997, RLB protocol, c0 = {c0}): our best bidder, "
+            f"{best.algorithm}, wins {best.clicks:.0f} clicks (95 % CI {best.clicks_ci_low:.0f}–{best.clicks_ci_high:.0f}; "
+            f"{best.pct_optimum:.1f} % of the pCTR hindsight optimum); published, quoted: {pub}.")
+
+# %% ../nbs/59_report.ipynb #eaffc4b2
 HEADLINE = ("pct_optimum", "reward", "conversions", "roi", "win_rate")  # the metrics metrics.json reports per agent
 
 def _num(x) -> float | None:
@@ -345,9 +515,9 @@ def headline_metrics(df: pd.DataFrame) -> dict[str, dict]:
                                       "ci_high": _num(r.ci_high), "n": int(r.n)} for _, r in g.iterrows()}
     return out
 
-# %% ../nbs/59_report.ipynb #4039c834
-def key_statements(df: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
-    "The report's key statements, generated from the numbers."
+# %% ../nbs/59_report.ipynb #2487bae5
+def key_statements(df: pd.DataFrame, pairs: pd.DataFrame, sections: list[str] = ()) -> list[str]:
+    "The report's key statements, generated from the numbers; `sections` adds the component sections' statements."
     s = summarize(df, ("pct_optimum",)).set_index("agent")
     best = pairs.attrs.get("baseline") or best_baseline(df)
     b = s.loc[best]
@@ -365,6 +535,7 @@ def key_statements(df: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
     if seed_agents:
         out.append("The seed's baselines reach " + ", ".join(f"{a} {s.loc[a, 'mean']:.1f} %" for a in seed_agents)
                    + " of the optimum.")
+    out += [x for x in sections if x]
     out.append("Not in the report yet, so not reported: " + ", ".join(PLACEHOLDERS) + ".")
     return out
 
@@ -372,7 +543,7 @@ def bullet_list(lines: list[str]) -> str:
     "Lines as a markdown bullet list."
     return "\n".join(f"- {line}" for line in lines)
 
-# %% ../nbs/59_report.ipynb #8b6cfac2
+# %% ../nbs/59_report.ipynb #304e9f5a
 def markdown_table(table: pd.DataFrame) -> str:
     "A DataFrame as a GitHub markdown table (cells as text, `|` escaped)."
     cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
@@ -380,16 +551,57 @@ def markdown_table(table: pd.DataFrame) -> str:
     lines += ["| " + " | ".join(map(cell, row)) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines)
 
-def markdown_report(table: pd.DataFrame, statements: list[str], params: Mapping[str, Any]) -> str:
-    "`experiment_report.md`: the parameters, the headline table and the key statements."
+def markdown_report(table: pd.DataFrame, statements: list[str], params: Mapping[str, Any],
+                    ablations: pd.DataFrame | None = None) -> str:
+    "`experiment_report.md`: the parameters, the headline table, the key statements and the ablation table, if any."
     values = ", ".join(f"`{k}={v!r}`" for k, v in params.items())
-    return (f"# Experiment report\n\nadrl {adrl.__version__}; parameters: {values}.\n\n"
+    text = (f"# Experiment report\n\nadrl {adrl.__version__}; parameters: {values}.\n\n"
             f"## Headline: the seed's table and % of the hindsight optimum [95 % CI]\n\n{markdown_table(table)}\n\n"
             f"## Key statements\n\n{bullet_list(statements)}\n")
+    if ablations is not None:
+        text += f"\n## Ablations: % of optimum without each part\n\n{markdown_table(format_ablations(ablations))}\n"
+    return text
 
-# %% ../nbs/59_report.ipynb #36f315a0
-def metrics_document(df: pd.DataFrame, pairs: pd.DataFrame, params: Mapping[str, Any], cfg: MarketConfig) -> dict:
-    "The content of `metrics.json`: explicit headline numbers, the comparisons, parameters, market and version."
+# %% ../nbs/59_report.ipynb #f00b2dcf
+def _ablation_metrics(table: pd.DataFrame | None) -> dict | None:
+    if table is None: return None
+    keys = ("full_mean", "ablation_mean", "drop", "t_low", "t_high", "drop_low", "drop_high", "p_value", "p_holm")
+    return {"unit": table.attrs.get("unit"), "test": table.attrs.get("test"),
+            "ablations": {str(k): {**{c: _num(r[c]) for c in keys}, "significant": bool(r.significant),
+                                   "seeds": int(r.seeds), "days": int(r.days)} for k, r in table.iterrows()}}
+
+def _ab_metrics(r: dict | None) -> dict | None:
+    if r is None: return None
+    keys = ("name_a", "name_b", "decision", "winner", "planned", "n_days", "required_days", "capped")
+    nums = ("mean_a", "mean_b", "diff", "improvement_percent", "p_value", "p_wilcoxon", "effect_size_dz", "mde",
+            "achieved_power")
+    return {**{k: r[k] for k in keys}, **{k: _num(r[k]) for k in nums}, "diff_ci": [_num(x) for x in r["diff_ci"]]}
+
+def _hpo_metrics(results: pd.DataFrame | None, transfer: dict | None) -> dict | None:
+    if results is None: return None
+    done = results[results.state == "COMPLETE"]
+    best = done.loc[done.value.idxmax()] if len(done) else None
+    params = [c for c in results.columns if "." in c]
+    as_py = lambda v: v.item() if hasattr(v, "item") else v
+    return {"trials": len(results), "completed": len(done), "pruned": int((results.state == "PRUNED").sum()),
+            "best": None if best is None else {"number": int(best.number), "value": _num(best.value),
+                                               "params": {k: as_py(best[k]) for k in params}},
+            "default_value": _num(results[results.default].value.iloc[0]) if results.default.any() else None,
+            "transfer": None if transfer is None else {k: ([_num(x) for x in v] if isinstance(v, list) and k == "diff_ci"
+                                                           else _num(v) if isinstance(v, float) else v)
+                                                       for k, v in transfer.items()}}
+
+def _ipinyou_metrics(table: pd.DataFrame | None) -> dict | None:
+    if table is None: return None
+    cols = [c for c in table.columns if c not in ("algorithm", "source")]
+    return {"c0": table.attrs.get("c0"), "episode_len": table.attrs.get("n"), "budget": table.attrs.get("budget"),
+            "rows": [{"algorithm": r.algorithm, "source": r.source, **{c: _num(getattr(r, c)) for c in cols}}
+                     for r in table.itertuples()]}
+
+def metrics_document(df: pd.DataFrame, pairs: pd.DataFrame, params: Mapping[str, Any], cfg: MarketConfig,
+                     ablations: pd.DataFrame | None = None, ab: dict | None = None,
+                     hpo: pd.DataFrame | None = None, transfer: dict | None = None, ipinyou: pd.DataFrame | None = None) -> dict:
+    "The content of `metrics.json`: headline numbers, comparisons, the component sections, parameters, market, version."
     comparisons = {str(g): {"mean": _num(r.mean_b), "diff": _num(r["diff"]), "diff_low": _num(r.diff_low),
                             "diff_high": _num(r.diff_high), "improvement_pct": _num(r.improvement_pct),
                             "welch_p": _num(r.welch_p), "p_holm": _num(r.p_holm), "mwu_p": _num(r.mwu_p),
@@ -401,29 +613,65 @@ def metrics_document(df: pd.DataFrame, pairs: pd.DataFrame, params: Mapping[str,
             "pairwise": {"metric": pairs.attrs.get("metric", "pct_optimum"), "alpha": pairs.attrs.get("alpha"),
                          "test": "Welch t-test, Holm-corrected; bootstrap 95 % CI of the difference",
                          "comparisons": comparisons},
+            "ablations": _ablation_metrics(ablations), "ab_test": _ab_metrics(ab), "hpo": _hpo_metrics(hpo, transfer),
+            "ipinyou": _ipinyou_metrics(ipinyou),
             "not_built": list(PLACEHOLDERS)}
 
 def write_report_files(out: str | Path, df: pd.DataFrame, table: pd.DataFrame, pairs: pd.DataFrame,
-                       statements: list[str], params: Mapping[str, Any], cfg: MarketConfig) -> list[Path]:
-    "Write results.csv, experiment_report.md and metrics.json into `out` (atomically); returns their paths."
+                       statements: list[str], params: Mapping[str, Any], cfg: MarketConfig,
+                       ablations: pd.DataFrame | None = None, ab: dict | None = None,
+                       hpo: pd.DataFrame | None = None, transfer: dict | None = None,
+                       ipinyou: pd.DataFrame | None = None) -> list[Path]:
+    "Write results.csv, experiment_report.md and metrics.json (and the sections' tables) into `out`, atomically."
     out = Path(out)
-    doc = json.dumps(metrics_document(df, pairs, params, cfg), indent=1, allow_nan=False) + "\n"
-    return [atomic_write(out / "results.csv", df.assign(agent=df.agent.astype(str)).to_csv(index=False)),
-            atomic_write(out / "experiment_report.md", markdown_report(table, statements, params)),
-            atomic_write(out / "metrics.json", doc)]
+    doc = json.dumps(metrics_document(df, pairs, params, cfg, ablations, ab, hpo, transfer, ipinyou), indent=1,
+                     allow_nan=False) + "\n"
+    files = [atomic_write(out / "results.csv", df.assign(agent=df.agent.astype(str)).to_csv(index=False)),
+             atomic_write(out / "experiment_report.md", markdown_report(table, statements, params, ablations)),
+             atomic_write(out / "metrics.json", doc)]
+    if ablations is not None: files.append(atomic_write(out / "ablations.csv", ablations.to_csv()))
+    if ab is not None: files.append(write_ab_report(ab, out / "ab_test.md"))
+    if ipinyou is not None: files.append(atomic_write(out / "ipinyou.csv", ipinyou.to_csv(index=False)))
+    return files
 
-# %% ../nbs/59_report.ipynb #7372a263
+# %% ../nbs/59_report.ipynb #83751a29
 FULL_MARKET = {"max_steps": 100, "initial_budget": 10_000.0, "traffic_scale": 1.0}  # the default market, in full
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {**FULL_MARKET, "episodes": 50},  # the full market, 50 held-out days: well under 2 minutes on 2 cores
-    "default": {**FULL_MARKET, "episodes": 200, "train_episodes": 300, "train_seeds": "0,1,2,3,4"},  # the README's report: 5 training seeds
+    "quick": {**FULL_MARKET, "episodes": 50, "real_data": True},  # the full market, 50 held-out days: well under 2 minutes on 2 cores
+    "default": {**FULL_MARKET, "episodes": 200, "train_episodes": 300, "train_seeds": "0,1,2,3,4", "workers": 2,
+                "ablations": "all", "ablation_seeds": "0,1,2", "ab_test": "system,best", "hpo_trials": 6,
+                "hpo_episodes": 100, "real_data": True},  # the README's report
     "smoke": {},  # the template's own defaults: a small market, 20 days, seconds
 }
 
-# %% ../nbs/59_report.ipynb #eaffc4b2
+# %% ../nbs/59_report.ipynb #e3fc8e9e
 REPORT_FILES = (NOTEBOOK, "experiment_report.html", "results.csv", "experiment_report.md", "metrics.json",
-                "comparison_boxplot.png", "day_of_bidding.png")  # every file a successful run leaves in its folder
+                "comparison_boxplot.png", "day_of_bidding.png")  # every file every successful run leaves in its folder
+
+def report_files(values: Mapping[str, Any]) -> tuple[str, ...]:
+    "The files a successful run with these (checked) parameter values leaves: REPORT_FILES and its sections' files."
+    extra = []
+    if values.get("train_episodes", 0) > 0: extra += ["learning_curves.png", "insights.md"]
+    if values.get("ablations", ""): extra += ["ablations.png", "ablations.csv"]
+    if values.get("ab_test", ""): extra += ["ab_test.md"]
+    if values.get("hpo_trials", 0) > 0: extra += ["optimization_results.csv"]
+    if values.get("real_data", False): extra += ["ipinyou.csv"]
+    return REPORT_FILES + tuple(extra)
+
+def check_sections(values: Mapping[str, Any]) -> None:
+    "Refuse section parameters that cannot work together, before anything runs (ParameterError naming the field)."
+    trained = values.get("train_episodes", 0) > 0
+    try:
+        if parse_ablations(values.get("ablations", "")):
+            if not trained: raise ValueError("ablations: need the trained system (train_episodes > 0): its runs are the reference")
+            parse_ablation_seeds(values.get("ablation_seeds", "0"), values.get("train_seeds", "0"))
+        if "system" in parse_arms(values.get("ab_test", "")) and not trained:
+            raise ValueError("ab_test: the arm 'system' needs a trained system (train_episodes > 0)")
+        for k in ("workers", "hpo_episodes", "hpo_eval_days"):
+            if k in values and values[k] < 1: raise ValueError(f"{k}: {values[k]} is out of range: must be >= 1")
+        if values.get("hpo_trials", 0) < 0: raise ValueError(f"hpo_trials: {values['hpo_trials']} is out of range: must be >= 0")
+    except ValueError as err: raise ParameterError(str(err)) from None
 
 class ReportError(RuntimeError):
     "A report run failed: a cell raised (the partly executed notebook is kept), or an output is missing."
@@ -446,7 +694,7 @@ def prepare_run_dir(out_root: str | Path, run_id: str) -> Path:
     run_dir.mkdir(parents=True)
     return run_dir
 
-# %% ../nbs/59_report.ipynb #8fcda81f
+# %% ../nbs/59_report.ipynb #ec196410
 def execute_template(notebook: Path, params: Mapping[str, Any], progress: bool = True, template: str | Path | None = None) -> None:
     "Execute the template into `notebook` (in its folder) with `params`; a failing cell raises `ReportError`."
     import papermill
@@ -473,7 +721,7 @@ def export_html(notebook: str | Path, path: str | Path | None = None) -> Path:
                                           resources={"metadata": {"name": "Experiment report"}})
     return atomic_write(path or notebook.with_suffix(".html"), body)
 
-# %% ../nbs/59_report.ipynb #1ec84986
+# %% ../nbs/59_report.ipynb #159fb059
 def run_report(
     params: Mapping[str, Any] | None = None,  # template parameters (values may be strings, as from a command line)
     out_root: str | Path = "reports",  # folder that holds one folder per run
@@ -488,10 +736,12 @@ def run_report(
     if "out_dir" in params:
         raise ParameterError("parameter 'out_dir' is set by run_report: the run's folder is out_root/run_id")
     values = check_parameters({**PRESETS.get(preset or "", {}), **params})
+    check_sections({**{k: p["default"] for k, p in template_parameters().items()}, **values})
     run_dir = prepare_run_dir(out_root, run_id or default_run_id(values))
     notebook = run_dir / NOTEBOOK
     execute_template(notebook, {**values, "out_dir": str(run_dir)}, progress)
     export_html(notebook, run_dir / "experiment_report.html")
-    missing = [f for f in REPORT_FILES if not (run_dir / f).is_file() or (run_dir / f).stat().st_size == 0]
+    expected = report_files({**{k: p["default"] for k, p in template_parameters().items()}, **values})
+    missing = [f for f in expected if not (run_dir / f).is_file() or (run_dir / f).stat().st_size == 0]
     if missing: raise ReportError(f"the report ran but did not write {', '.join(missing)} in {run_dir}")
     return run_dir

@@ -1,10 +1,11 @@
 """The experiment report end to end: the template executed by papermill (tiny sizes) into temporary folders."""
 import json
 
+import pandas as pd
 import pytest
 
 from adrl.report import (NOTEBOOK, PRESETS, REPORT_FILES, ParameterError, ReportError, check_parameters,
-                         run_report, source_template_path, template_in_sync, template_parameters)
+                         report_files, run_report, source_template_path, template_in_sync, template_parameters)
 
 # the smoke preset (the template's defaults) made smaller still; values as strings, as the command line gives them
 TINY = {"episodes": "4", "agents": "random,fixed,dual,oracle", "max_steps": "10", "initial_budget": "100",
@@ -20,7 +21,7 @@ def two_runs(tmp_path_factory):
 
 def test_every_output_written(two_runs):
     run = two_runs[0]
-    assert sorted(p.name for p in run.iterdir()) == sorted(REPORT_FILES)
+    assert sorted(p.name for p in run.iterdir()) == sorted(REPORT_FILES + ("ab_test.md",))   # the smoke A/B test
     for name in REPORT_FILES:
         assert (run / name).stat().st_size > 0, f"{name} is empty"
     assert (run / "comparison_boxplot.png").read_bytes()[:4] == b"\x89PNG"
@@ -51,7 +52,9 @@ def test_metrics_are_explicit(two_runs):
     assert doc["agents"]["oracle"]["pct_optimum"]["mean"] == 100.0
     best = doc["best_baseline"]
     assert best in ("random", "fixed", "dual") and set(doc["pairwise"]["comparisons"]) == {"random", "fixed", "dual"} - {best}
-    assert doc["not_built"][0] == "ablations" and "adrl_version" in doc
+    assert doc["not_built"] == ["the trained system on real data (iPinYou)"] and "adrl_version" in doc
+    assert doc["ablations"] is None and doc["hpo"] is None and doc["ipinyou"] is None   # not run in the smoke preset
+    assert (doc["ab_test"]["name_a"], doc["ab_test"]["name_b"]) == ("fixed", best)
 
 
 def test_same_parameters_same_metrics(two_runs):
@@ -97,3 +100,54 @@ def test_shipped_template_matches_its_source():
     if not source_template_path().exists():
         pytest.skip("not a source checkout")
     assert template_in_sync(), "nbs/reports/ changed: run the last cell of nbs/59_report.ipynb (sync_template())"
+
+
+# every section at once: the system trained with two seeds (two worker processes), two ablations, the trained system
+# against the best baseline, and a two-trial search; sizes that teach nothing, so only the plumbing is checked
+TRAINED = {**TINY, "train_episodes": "8", "train_seeds": "0,1", "workers": "2", "ablations": "no PER,no controller",
+           "ablation_seeds": "0,1", "ab_test": "system,best", "hpo_trials": "2", "hpo_episodes": "4", "hpo_eval_days": "3",
+           "real_data": "true"}
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory):
+    "The trained report twice: with two worker processes and in one process."
+    return [run_report({**TRAINED, "workers": w}, out_root=tmp_path_factory.mktemp(f"w{w}"), run_id="trained",
+                       preset="smoke", progress=False) for w in ("2", "1")]
+
+
+def test_trained_report_is_reproducible_and_worker_independent(trained_runs):
+    a, b = trained_runs
+    doc_a, doc_b = (json.loads((r / "metrics.json").read_text()) for r in (a, b))
+    assert doc_a["parameters"].pop("workers") == 2 and doc_b["parameters"].pop("workers") == 1
+    assert doc_a == doc_b
+    for name in ("results.csv", "ablations.csv", "ab_test.md"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_every_section_with_a_trained_system(trained_runs):
+    run = trained_runs[0]
+    values = {k: p["default"] for k, p in template_parameters().items()} | check_parameters(TRAINED)
+    expected = report_files(values)
+    assert {"learning_curves.png", "insights.md", "ablations.png", "ablations.csv", "ab_test.md",
+            "optimization_results.csv"} <= set(expected)
+    assert set(expected) <= {p.name for p in run.iterdir()}
+    doc = json.loads((run / "metrics.json").read_text())
+    assert "system" in doc["agents"] and doc["not_built"] == ["the trained system on real data (iPinYou)"]
+    rows = {(r["algorithm"], r["source"]): r for r in doc["ipinyou"]["rows"]}
+    assert rows[("Mcpc", "ours")]["clicks"] == rows[("Mcpc", "Cai et al. 2017 (quoted)")]["clicks"] == 48
+    abl = doc["ablations"]["ablations"]
+    assert list(abl) == ["no PER", "no controller"] and all(a["seeds"] == 2 and a["days"] == 4 for a in abl.values())
+    for a in abl.values():   # the full system's mean is the trained system's own, reused from its two runs
+        assert abs(a["full_mean"] - doc["agents"]["system"]["pct_optimum"]["mean"]) < 1e-9
+    ab = doc["ab_test"]
+    assert ab["name_a"] == "system (seed 0)" and ab["name_b"] == doc["best_baseline"] and ab["planned"] == "pilot"
+    assert ab["diff_ci"][0] <= ab["diff"] <= ab["diff_ci"][1]
+    hpo = doc["hpo"]
+    assert hpo["trials"] == 2 and hpo["completed"] + hpo["pruned"] == 2 and hpo["default_value"] is not None
+    trials = pd.read_csv(run / "optimization_results.csv")
+    assert trials.default.tolist() == [True, False]           # trial 0 is the default configuration
+    md = (run / "experiment_report.md").read_text(encoding="utf-8")
+    assert "## Ablations" in md and "- Ablations (2 training seeds" in md and "- A/B test, system (seed 0) (A)" in md
+    assert "- Hyperparameter search: 2 trials" in md and "- Real data (iPinYou 2997, RLB protocol, c0 = 1/32)" in md
+    assert (run / "ab_test.md").read_text(encoding="utf-8").startswith(f"# A/B test: system (seed 0) vs {ab['name_b']}")
