@@ -215,6 +215,7 @@ class AgentConfig:
     use_bidder: bool = True  # the DQN bidder sets the bids; False: the seed's fixed bid (initial_bid) all day
     use_budget: bool = True  # the PPO budget agent splits the budget; False: an equal split
     bid_action: str = param("adjust", choices=("adjust", "level"))  # bidder's action: a step up/down of each channel's multiplier, or an absolute bid level
+    bid_base: str = param("fixed", choices=("fixed", "dual"))  # what the bidder's multiplier scales: the starting bid, or an online dual-descent pacer's bid (residual control)
     budget_action: str = param("remaining", choices=("remaining", "day"))  # the allocation splits the budget left, or the whole day's budget
     initial_bid: float = param(2.5, gt=0)  # per-click bid in force at the start of a day (the seed's fixed bid)
     controller_modes: int = param(4, ge=1, le=4)  # modes the controller chooses from: 3 = the seed's, 4 adds "hold"

@@ -17,7 +17,7 @@ import torch
 from .agents.controller import BIDDER_ACTS, BUDGET_ACTS, ControllerAgent
 from .agents.dqn import BiddingAgent
 from .agents.ppo import BudgetAgent
-from .baselines import Action, Policy, pooled_allocation
+from .baselines import Action, DualPolicy, Policy, pooled_allocation
 from .config import (Config, ConfigError, atomic_write, from_dict, get_device, load_config, save_config, spawn_seeds,
                          to_dict)
 from .evaluate import evaluate as evaluate_policies
@@ -29,9 +29,9 @@ from .registry import CheckpointError, ModelRegistry, load_checkpoint, save_chec
 from .stats import bootstrap_ci
 
 # %% auto #0
-__all__ = ['ADJUST_FACTORS', 'bid_actions', 'next_multiplier', 'MultiAgentPolicy', 'as_config', 'ProductionMultiAgentSystem',
-           'day_metrics', 'evaluate', 'trace', 'state_dict', 'load_state_dict', 'save_models', 'load_models',
-           'from_checkpoint', 'train', 'write_evaluation']
+__all__ = ['ADJUST_FACTORS', 'bid_actions', 'next_multiplier', 'MultiAgentPolicy', 'fit_pacer', 'as_config',
+           'ProductionMultiAgentSystem', 'day_metrics', 'evaluate', 'trace', 'state_dict', 'load_state_dict',
+           'save_models', 'load_models', 'from_checkpoint', 'train', 'write_evaluation']
 
 # %% ../nbs/42_system.ipynb #68e78028
 ADJUST_FACTORS = np.array([0.80, 0.90, 0.95, 0.98, 1.00, 1.0 / 0.98, 1.0 / 0.95, 1.0 / 0.90, 1.0 / 0.80])
@@ -58,6 +58,8 @@ class MultiAgentPolicy(Policy):
         self.share = np.full((num_envs, self.C), 1.0 / self.C)     # the budget agent's last split
         self.spend = np.zeros((num_envs, self.C))
         self.budget_left = np.full(num_envs, cfg.initial_budget)
+        self.mu = np.full(num_envs, self.system.pacer[0])         # the dual pacer's price (bid_base = "dual")
+        self.slot = np.zeros(num_envs)                             # slots played today
         self.last = None
 
     def reset_days(self, mask: np.ndarray) -> None:
@@ -65,11 +67,21 @@ class MultiAgentPolicy(Policy):
         self.multiplier[mask] = self.system.initial_multiplier
         self.share[mask] = 1.0 / self.C
         self.spend[mask], self.budget_left[mask] = 0.0, self.cfg.initial_budget
+        self.mu[mask], self.slot[mask] = self.system.pacer[0], 0
 
     def augment(self, obs: np.ndarray) -> np.ndarray:
         "The agents' observation: the market's, plus each channel's multiplier (log, relative) and share in force."
         rel = np.log(self.multiplier / self.system.initial_multiplier)
-        return np.concatenate([obs, rel, self.share], axis=1).astype(np.float32)
+        parts = [obs, rel, self.share] + ([-np.log1p(self.mu)[:, None]] if self.residual else [])
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    @property
+    def residual(self) -> bool: return self.system.config.agent.bid_base == "dual"
+
+    def bid_multiplier(self) -> np.ndarray:
+        "The multipliers the market gets: the bidder's, or (residual control) the pacer's scaled by the bidder's step."
+        if not self.residual: return self.multiplier.copy()
+        return (1 / (1 + self.mu))[:, None] * (self.multiplier / self.system.initial_multiplier)
 
     def allocation(self) -> np.ndarray:
         if self.system.config.agent.budget_action == "day": return self.share
@@ -86,14 +98,25 @@ class MultiAgentPolicy(Policy):
                                        next_multiplier(s.config, self.multiplier, bid_act), self.multiplier)
         self.share = np.where(BUDGET_ACTS[modes][:, None], share, self.share)
         self.last = {"obs": obs_a, "bid": bid_act, "modes": modes}
-        return Action(self.multiplier.copy(), self.allocation())
+        return Action(self.bid_multiplier(), self.allocation())
 
     def observe(self, step):
         cost = step.result.cost / MICROS
+        if self.residual:   # dual descent toward spending what is left evenly over the slots left (chapter 20's dual)
+            rho = np.maximum(self.budget_left, 1e-9) / np.maximum(self.cfg.max_steps - self.slot, 1)
+            self.mu = np.maximum(0.0, self.mu + self.system.pacer[1] * (cost.sum(1) - rho) / rho)
+        self.slot += 1
         self.spend += cost
         self.budget_left = np.maximum(self.cfg.initial_budget - self.spend.sum(1), 0.0)
 
 # %% ../nbs/42_system.ipynb #f9d97f90
+def fit_pacer(cfg: Config) -> tuple[float, float]:
+    "(μ₀, η) of the residual pacer, tuned like the dual baseline on training days; (0, 0) when bid_base is 'fixed'."
+    if cfg.agent.bid_base != "dual": return 0.0, 0.0
+    dual = DualPolicy().fit(cfg.environment, spawn_seeds(cfg.experiment.random_seed, 6)[5])
+    return float(dual.mu0), float(dual.eta)
+
+# %% ../nbs/42_system.ipynb #5310efcb
 def as_config(config) -> Config:
     "A Config from a Config, a YAML path, a seed-shaped dict or None (defaults)."
     if config is None: return Config()
@@ -114,7 +137,8 @@ class ProductionMultiAgentSystem:
         E, C = ec.num_envs, len(mc.channels)
         self.market = Market(mc, num_envs=E, seed=seeds[0])
         self.initial_multiplier = cfg.agent.initial_bid / value_per_click(mc)
-        obs_dim = self.market.obs_dim + 2 * C
+        self.pacer = fit_pacer(cfg)
+        obs_dim = self.market.obs_dim + 2 * C + (cfg.agent.bid_base == "dual")
         scale = mc.max_steps / mc.initial_budget
         self.bidder = BiddingAgent(obs_dim, C, len(bid_actions(cfg)), cfg.agent, self.device, seeds[1], scale)
         self.budget = BudgetAgent(obs_dim, C, cfg.agent, self.device, seeds[2], mc.max_steps, scale)
@@ -128,7 +152,7 @@ class ProductionMultiAgentSystem:
     def networks(self) -> dict[str, torch.nn.Module]:
         return {"bidder": self.bidder.q, "budget": self.budget.net, "controller": self.controller.net}
 
-# %% ../nbs/42_system.ipynb #5310efcb
+# %% ../nbs/42_system.ipynb #ce4cc4d6
 def _day_accumulators(E: int) -> dict[str, np.ndarray]:
     return {k: np.zeros(E) for k in ("reward", "conversions", "clicks", "wins", "auctions", "cost", "value")}
 
@@ -189,7 +213,7 @@ def _iteration(self: ProductionMultiAgentSystem) -> tuple[dict, list[dict]]:
 ProductionMultiAgentSystem._start_training = _start_training
 ProductionMultiAgentSystem._iteration = _iteration
 
-# %% ../nbs/42_system.ipynb #ce4cc4d6
+# %% ../nbs/42_system.ipynb #f547a3c0
 def day_metrics(days: list[dict], cfg: Config) -> dict[str, float]:
     "Training metrics (train/...) averaged over finished days."
     if not days: return {}
@@ -205,7 +229,7 @@ def day_metrics(days: list[dict], cfg: Config) -> dict[str, float]:
             "train/budget_used": float(np.mean(d["cost"] / mc.initial_budget)),
             "train/pct_optimum": float(np.nanmean(pct_of_optimum(score, d["optimum"])))}
 
-# %% ../nbs/42_system.ipynb #f547a3c0
+# %% ../nbs/42_system.ipynb #f49d4278
 def evaluate(self: ProductionMultiAgentSystem, num_episodes: int | None = None, baselines=(),
              seed: int | None = None) -> float:
     "Greedy evaluation on held-out days (and baselines on the same days); returns the system's mean reward."
@@ -225,13 +249,14 @@ def trace(self: ProductionMultiAgentSystem, days: int = 2, seed: int | None = No
 ProductionMultiAgentSystem.evaluate = evaluate
 ProductionMultiAgentSystem.trace = trace
 
-# %% ../nbs/42_system.ipynb #f49d4278
+# %% ../nbs/42_system.ipynb #b1948bc6
 def state_dict(self: ProductionMultiAgentSystem) -> dict:
     "Everything needed to continue training exactly."
     p = self.policy
     return {"config": to_dict(self.config), "bidder": self.bidder.state_dict(), "budget": self.budget.state_dict(),
             "controller": self.controller.state_dict(), "market": self.market.state_dict(),
-            "policy": {"multiplier": p.multiplier, "share": p.share, "spend": p.spend, "budget_left": p.budget_left},
+            "policy": {"multiplier": p.multiplier, "share": p.share, "spend": p.spend, "budget_left": p.budget_left,
+                       "mu": p.mu, "slot": p.slot},
             "obs": self._obs, "acc": self._acc, "tracker": {"value": self._tracker.value, "cost": self._tracker.cost,
                                                             "free": self._tracker.free},
             "counters": {"episode": self.episode, "env_steps": self.env_steps, "iteration": self.iteration,
@@ -275,7 +300,7 @@ def from_checkpoint(cls, path: str | os.PathLike) -> ProductionMultiAgentSystem:
 for f in (state_dict, load_state_dict, save_models, load_models): setattr(ProductionMultiAgentSystem, f.__name__, f)
 ProductionMultiAgentSystem.from_checkpoint = from_checkpoint
 
-# %% ../nbs/42_system.ipynb #b1948bc6
+# %% ../nbs/42_system.ipynb #6e9aaf3b
 def train(self: ProductionMultiAgentSystem, num_episodes: int | None = None, eval_frequency: int | None = None,
           run_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = False,
           eval_episodes: int | None = None, baselines: tuple[str, ...] = ("dual", "pid", "linear")) -> pd.DataFrame:
