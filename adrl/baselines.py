@@ -15,7 +15,7 @@ from .market import MICROS, StepResult, bid_levels, bid_multipliers, value_per_c
 # %% auto #0
 __all__ = ['BASELINES', 'Action', 'Policy', 'equal_split', 'RandomPolicy', 'FixedPolicy', 'GreedyPolicy', 'pooled_allocation',
            'PooledPolicy', 'TruthfulPolicy', 'DayTotals', 'run_days', 'simulate', 'LinearPolicy', 'PIDPolicy',
-           'DualPolicy', 'make_policy']
+           'dual_step', 'DualPolicy', 'make_policy']
 
 # %% ../nbs/20_baselines.ipynb #a814a240
 class Action(NamedTuple):
@@ -201,6 +201,11 @@ class PIDPolicy(PooledPolicy):
         return Action(np.repeat(m[:, None], self.C, 1), self.allocation())
 
 # %% ../nbs/20_baselines.ipynb #96fe6eb0
+def dual_step(mu, eta: float, spend, budget_left, slots_left):
+    "One dual-descent step of the pacing price μ: up when a slot spends more than what is left spread evenly, down when less."
+    rho = np.maximum(budget_left, 1e-9) / np.maximum(slots_left, 1)   # target: what is left, spread evenly
+    return np.maximum(0.0, mu + eta * (spend - rho) / rho)
+
 class DualPolicy(PooledPolicy):
     "Adaptive pacing by online dual descent: bid v / (1 + mu), mu updated from each slot's spend."
     name = "dual"
@@ -219,11 +224,9 @@ class DualPolicy(PooledPolicy):
     def act(self, obs, training=False):
         return Action(np.repeat((1 / (1 + self.mu))[:, None], self.C, 1), self.allocation())
     def observe(self, step):
-        slots_left = self.cfg.max_steps - self.t
-        rho = np.maximum(self.budget_left, 1e-9) / max(slots_left, 1)   # target: what is left, spread evenly
+        budget_left, slots_left = self.budget_left, self.cfg.max_steps - self.t   # before this slot's spend
         super().observe(step)
-        spend = step.result.cost.sum(1) / MICROS
-        self.mu = np.maximum(0.0, self.mu + self.eta * (spend - rho) / rho)
+        self.mu = dual_step(self.mu, self.eta, step.result.cost.sum(1) / MICROS, budget_left, slots_left)
 
 # %% ../nbs/20_baselines.ipynb #550b62a3
 BASELINES = {"random": RandomPolicy, "fixed": FixedPolicy, "greedy": GreedyPolicy, "truthful": TruthfulPolicy,

@@ -403,7 +403,7 @@ def parse_arms(text: str) -> tuple[str, ...]:
 
 def ab_variant(arm: str, df: pd.DataFrame, exp_dir: str | Path | None = None):
     "The (label, variant) of an arm: 'best' is the best baseline of `df`; 'system' the first kept run's trained system."
-    if arm == "best": return best_baseline(df), best_baseline(df)
+    if arm == "best": return (best := best_baseline(df)), best
     if arm == "system":
         if exp_dir is None: raise ValueError("ab_test: the arm 'system' needs a trained system (train_episodes > 0)")
         from adrl.system import ProductionMultiAgentSystem
@@ -736,12 +736,13 @@ def run_report(
     if "out_dir" in params:
         raise ParameterError("parameter 'out_dir' is set by run_report: the run's folder is out_root/run_id")
     values = check_parameters({**PRESETS.get(preset or "", {}), **params})
-    check_sections({**{k: p["default"] for k, p in template_parameters().items()}, **values})
+    every = {**{k: p["default"] for k, p in template_parameters().items()}, **values}   # the values the run will see
+    check_sections(every)
     run_dir = prepare_run_dir(out_root, run_id or default_run_id(values))
     notebook = run_dir / NOTEBOOK
     execute_template(notebook, {**values, "out_dir": str(run_dir)}, progress)
     export_html(notebook, run_dir / "experiment_report.html")
-    expected = report_files({**{k: p["default"] for k, p in template_parameters().items()}, **values})
+    expected = report_files(every)
     missing = [f for f in expected if not (run_dir / f).is_file() or (run_dir / f).stat().st_size == 0]
     if missing: raise ReportError(f"the report ran but did not write {', '.join(missing)} in {run_dir}")
     return run_dir

@@ -17,7 +17,7 @@ import torch
 from .agents.controller import BIDDER_ACTS, BUDGET_ACTS, ControllerAgent
 from .agents.dqn import BiddingAgent
 from .agents.ppo import BudgetAgent
-from .baselines import Action, DualPolicy, Policy, pooled_allocation
+from .baselines import Action, DualPolicy, Policy, dual_step, pooled_allocation
 from .config import (Config, ConfigError, atomic_write, from_dict, get_device, load_config, save_config, spawn_seeds,
                          to_dict)
 from .evaluate import evaluate as evaluate_policies
@@ -102,9 +102,8 @@ class MultiAgentPolicy(Policy):
 
     def observe(self, step):
         cost = step.result.cost / MICROS
-        if self.residual:   # dual descent toward spending what is left evenly over the slots left (chapter 20's dual)
-            rho = np.maximum(self.budget_left, 1e-9) / np.maximum(self.cfg.max_steps - self.slot, 1)
-            self.mu = np.maximum(0.0, self.mu + self.system.pacer[1] * (cost.sum(1) - rho) / rho)
+        if self.residual:   # chapter 20's dual descent, one step per slot
+            self.mu = dual_step(self.mu, self.system.pacer[1], cost.sum(1), self.budget_left, self.cfg.max_steps - self.slot)
         self.slot += 1
         self.spend += cost
         self.budget_left = np.maximum(self.cfg.initial_budget - self.spend.sum(1), 0.0)
