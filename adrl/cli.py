@@ -150,11 +150,17 @@ def _benchmark_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--c0", type=_fraction, default=1 / 32, help="budget ratio c0 (default 1/32; the paper also uses 1/16 ... 1/2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the training-side tuning")
     p.add_argument("--data", metavar="DIR", default=None, help="folder with test.theta.txt and info.json")
+    p.add_argument("--system-episodes", type=int, default=6000,
+                   help="simulated training episodes of the system (default 6000, about a minute; 0: baselines only)")
 
 def _run_benchmark(args: argparse.Namespace) -> int:
     from adrl.ipinyou import print_ipinyou_table
+    from adrl.ipinyou_system import SystemTraining, ipinyou_bidders
     if not 0 < args.c0 <= 1: raise UsageError(f"--c0: {args.c0} is out of range: must be > 0 and <= 1")
-    try: print_ipinyou_table(args.data, c0=args.c0, seed=args.seed)
+    if args.system_episodes < 0:
+        raise UsageError(f"--system-episodes: {args.system_episodes} is out of range: must be >= 0")
+    training = SystemTraining(episodes=args.system_episodes) if args.system_episodes else None
+    try: print_ipinyou_table(args.data, c0=args.c0, seed=args.seed, bidders=ipinyou_bidders(args.c0, training=training))
     except (OSError, ValueError) as err: raise UsageError(str(err)) from None
     return 0
 

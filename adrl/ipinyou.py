@@ -5,19 +5,24 @@
 # %% ../nbs/13_ipinyou.ipynb #eabf3033
 from __future__ import annotations
 
+import builtins
+import contextlib
+import io
 import json
 import math
 import os
+import pathlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 
-from .config import make_rng
+from .config import make_rng, spawn_seeds
 from .oracle import knapsack
 from .replay import LogError, _at, _fmt, _numbers
 from .stats import bootstrap_ci
@@ -26,8 +31,8 @@ from .stats import bootstrap_ci
 __all__ = ['MAX_PRICE', 'EPISODE_LEN', 'C0', 'C0_GRID', 'THETA_COLUMNS', 'PAD_PRICE', 'PUBLISHED', 'PUBLISHED_SOURCE',
            'TABLE_COLUMNS', 'default_data_dir', 'RTBLog', 'load_theta', 'load_ipinyou_log', 'TrainingStats', 'Episodes',
            'episodes', 'budget', 'run_episode', 'resolve', 'hindsight_optimum', 'Totals', 'Bidder', 'play', 'Mcpc',
-           'Truthful', 'SyntheticMarket', 'synthetic_market', 'LinBid', 'Dual', 'make_bidders', 'evaluate', 'summarize',
-           'ipinyou_table', 'format_ipinyou_table', 'print_ipinyou_table']
+           'Truthful', 'SyntheticMarket', 'synthetic_market', 'LinBid', 'Dual', 'no_file_reads', 'make_bidders',
+           'evaluate', 'summarize', 'ipinyou_table', 'format_ipinyou_table', 'print_ipinyou_table']
 
 # %% ../nbs/13_ipinyou.ipynb #7e1cc5b6
 MAX_PRICE = 300  # the protocol's highest market price and highest bid (CPM units)
@@ -247,8 +252,11 @@ class Bidder:
         raise NotImplementedError
     def observe(self, cost: np.ndarray) -> None:
         "What each episode spent on the last block `(E,)`."
+    def summary(self) -> str | None:
+        "A line on how the fitted bidder was built, for the table's notes (None: nothing to add)."
+        return None
 
-def play(bidder: Bidder, ep: Episodes, budget: int) -> Totals:
+def play(bidder: Bidder, ep: Episodes, budget: int, on_block=None) -> Totals:
     "Run a bidder on every episode at once under the protocol's rule; totals per episode."
     E, n = ep.price.shape
     bidder.reset(E, budget, n)
@@ -258,6 +266,7 @@ def play(bidder: Bidder, ep: Episodes, budget: int) -> Totals:
         bids = bidder.bid(ep.pctr[:, blk], left.copy(), np.maximum(ep.length - s, 0))
         won[:, blk], new_left = resolve(bids, ep.price[:, blk], left)
         bidder.observe(left - new_left)
+        if on_block is not None: on_block(blk, won[:, blk])   # a learner's hook: what each episode won in the block
         left = new_left
     return Totals(ep.length.copy(), won.sum(1), (won & ep.click).sum(1), np.where(won, ep.price, 0).sum(1),
                   np.where(won, ep.pctr, 0.0).sum(1))
@@ -289,6 +298,7 @@ class SyntheticMarket:
     "How a training market is simulated from TrainingStats (a priori choices; see the text)."
     episodes: int = 400  # simulated episodes of N auctions
     pctr_sigma: float = 0.5  # log-normal spread of pCTR around the training CTR (chosen a priori, not fitted)
+    level_sigma: float = 0.0  # log-normal spread, episode to episode, of the price level and (apart) the pCTR level; 0: none
 
 def synthetic_market(stats: TrainingStats, n: int = EPISODE_LEN, seed: int = 0,
                      spec: SyntheticMarket = SyntheticMarket()) -> Episodes:
@@ -296,7 +306,12 @@ def synthetic_market(stats: TrainingStats, n: int = EPISODE_LEN, seed: int = 0,
     _check_stats(stats)
     rng, E, s = make_rng(seed), spec.episodes, spec.pctr_sigma
     price = rng.choice(MAX_PRICE + 1, size=(E, n), p=stats.price_pmf).astype(np.int64)
-    pctr = np.minimum(stats.ctr * np.exp(s * rng.standard_normal((E, n)) - s * s / 2), 1.0)
+    pctr = stats.ctr * np.exp(s * rng.standard_normal((E, n)) - s * s / 2)
+    if spec.level_sigma > 0:   # episode levels from their own stream: level_sigma = 0 leaves every other draw unchanged
+        lv = make_rng(spawn_seeds(seed, 1)[0]).standard_normal((2, E, 1)) * spec.level_sigma - spec.level_sigma ** 2 / 2
+        price = np.clip(np.rint(price * np.exp(lv[0])), 0, MAX_PRICE).astype(np.int64)
+        pctr = pctr * np.exp(lv[1])
+    pctr = np.minimum(pctr, 1.0)
     click = rng.random((E, n)) < pctr
     return Episodes(pctr, price, click, np.full(E, n))
 
@@ -358,6 +373,20 @@ class Dual(Bidder):
         self.scale = self.scale * np.exp(self.eta * np.clip(g, -1.0, 1.0))
 
 # %% ../nbs/13_ipinyou.ipynb #a7f5be85
+@contextlib.contextmanager
+def no_file_reads(*namespaces):
+    "Inside, every way of reading data raises: the log loaders (in each namespace given), open, Path reads, np.loadtxt."
+    def forbidden(*args, **kwargs): raise AssertionError("a file was read while fitting")
+    with contextlib.ExitStack() as stack:
+        for ns in (globals(), *namespaces):   # rebind only the loaders (patch.dict would also undo the caller's new names)
+            for k in ("load_theta", "load_ipinyou_log"):
+                if k in ns: stack.callback(ns.__setitem__, k, ns[k]); ns[k] = forbidden
+        for owner, name in ((builtins, "open"), (io, "open"), (pathlib.Path, "open"), (pathlib.Path, "read_text"),
+                            (pathlib.Path, "read_bytes"), (np, "loadtxt"), (pd, "read_csv")):
+            stack.enter_context(mock.patch.object(owner, name, forbidden))
+        yield
+
+# %% ../nbs/13_ipinyou.ipynb #d271d169
 PUBLISHED = pd.DataFrame([  # Cai et al. (WSDM 2017), campaign 2997, N = 1000, c0 = 1/32: quoted, not computed
     dict(algorithm="SS-MDP", clicks=80, impressions=40_395, cost=306_637, win_rate=25.88, cpm=7.59, ecpc=3.83),
     dict(algorithm="Mcpc", clicks=48, impressions=14_752, cost=307_751, win_rate=9.45, cpm=20.86, ecpc=6.41),
@@ -365,7 +394,7 @@ PUBLISHED = pd.DataFrame([  # Cai et al. (WSDM 2017), campaign 2997, N = 1000, c
     dict(algorithm="RLB", clicks=78, impressions=39_680, cost=304_375, win_rate=25.43, cpm=7.67, ecpc=3.90)])
 PUBLISHED_SOURCE = "Cai et al. 2017 (quoted)"
 
-# %% ../nbs/13_ipinyou.ipynb #61469129
+# %% ../nbs/13_ipinyou.ipynb #27396703
 def make_bidders(c0: float = C0, n: int = EPISODE_LEN) -> dict[str, Bidder]:
     "The baselines, unfitted, for a budget ratio `c0` and episodes of `n`."
     return {"Mcpc": Mcpc(), "truthful": Truthful(), "Lin-Bid": LinBid(c0=c0, n=n), "dual": Dual(c0=c0, n=n)}
@@ -382,7 +411,7 @@ def evaluate(bidders: Mapping[str, Bidder], log: RTBLog, stats: TrainingStats, c
                                     "pct_optimum": 100 * t.expected_clicks / np.where(opt > 0, opt, np.nan)}))
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/13_ipinyou.ipynb #d271d169
+# %% ../nbs/13_ipinyou.ipynb #e68c821a
 TABLE_COLUMNS = ["algorithm", "source", "clicks", "clicks_ci_low", "clicks_ci_high", "impressions", "cost", "win_rate",
                  "cpm", "ecpc", "expected_clicks", "pct_optimum", "pct_ci_low", "pct_ci_high"]
 
@@ -404,7 +433,7 @@ def summarize(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                      pct_optimum=100.0))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
-# %% ../nbs/13_ipinyou.ipynb #27396703
+# %% ../nbs/13_ipinyou.ipynb #315a72d7
 def ipinyou_table(data_dir=None, c0: float = C0, seed: int = 0, n: int = EPISODE_LEN,
                   bidders: Mapping[str, Bidder] | None = None) -> pd.DataFrame:
     "Campaign 2997 under RLB's protocol: our bidders (fitted on training statistics only) and the published rows."
@@ -416,7 +445,8 @@ def ipinyou_table(data_dir=None, c0: float = C0, seed: int = 0, n: int = EPISODE
     table = summarize(evaluate(bidders, log, stats, c0, n), seed)
     if n == EPISODE_LEN and c0 == C0:
         table = pd.concat([table, PUBLISHED.assign(source=PUBLISHED_SOURCE)], ignore_index=True)[TABLE_COLUMNS]
-    table.attrs.update(c0=c0, n=n, seed=seed, budget=budget(stats, c0, n))
+    notes = {name: note for name, b in bidders.items() if (note := b.summary())}
+    table.attrs.update(c0=c0, n=n, seed=seed, budget=budget(stats, c0, n), notes=notes)
     return table
 
 def format_ipinyou_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -434,11 +464,13 @@ def format_ipinyou_table(table: pd.DataFrame) -> pd.DataFrame:
         "% of optimum": [num(x, ".1f") for x in table.pct_optimum],
         "% of optimum 95% CI": [ci(lo, hi, ".1f") for lo, hi in zip(table.pct_ci_low, table.pct_ci_high)]})
 
-def print_ipinyou_table(data_dir=None, c0: float = C0, seed: int = 0, n: int = EPISODE_LEN, file=None) -> pd.DataFrame:
+def print_ipinyou_table(data_dir=None, c0: float = C0, seed: int = 0, n: int = EPISODE_LEN, file=None,
+                        bidders: Mapping[str, Bidder] | None = None) -> pd.DataFrame:
     "Compute and print the campaign-2997 table (what `adrl benchmark ipinyou` shows); returns it."
     start = time.perf_counter()
-    table = ipinyou_table(data_dir, c0, seed, n)
+    table = ipinyou_table(data_dir, c0, seed, n, bidders)
     print(f"iPinYou campaign 2997, RLB protocol: N = {n}, c0 = {c0:g}, budget {table.attrs['budget']} per episode, "
           f"seed {seed}; bidders fitted on training statistics only ({time.perf_counter() - start:.1f} s)", file=file)
     print(format_ipinyou_table(table).to_string(index=False), file=file)
+    for name, note in table.attrs["notes"].items(): print(f"{name}: {note}", file=file)
     return table

@@ -40,17 +40,16 @@ from .ipinyou import C0, PUBLISHED_SOURCE
 from .stats import compare_all
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'NOTEBOOK', 'PLACEHOLDERS', 'HEADLINE', 'FULL_MARKET', 'PRESETS', 'REPORT_FILES', 'template_path',
-           'source_template_path', 'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs',
-           'ThisPythonKernelManager', 'template_parameters', 'ParameterError', 'check_parameters', 'report_market',
-           'parse_agents', 'output_dir', 'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise',
-           'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'parse_seeds', 'with_system', 'first_run',
-           'not_built', 'parse_ablations', 'parse_ablation_seeds', 'report_ablations', 'format_ablations',
-           'ablation_statement', 'parse_arms', 'ab_variant', 'run_ab', 'ab_statement', 'report_hpo', 'hpo_table',
-           'hpo_transfer', 'hpo_statement', 'ipinyou_statement', 'headline_metrics', 'key_statements', 'bullet_list',
-           'markdown_table', 'markdown_report', 'metrics_document', 'write_report_files', 'report_files',
-           'check_sections', 'ReportError', 'default_run_id', 'prepare_run_dir', 'execute_template', 'export_html',
-           'run_report']
+__all__ = ['TEMPLATE', 'NOTEBOOK', 'HEADLINE', 'FULL_MARKET', 'PRESETS', 'REPORT_FILES', 'template_path', 'source_template_path',
+           'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs', 'ThisPythonKernelManager',
+           'template_parameters', 'ParameterError', 'check_parameters', 'report_market', 'parse_agents', 'output_dir',
+           'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise', 'save_figure', 'comparison_plot',
+           'day_trace', 'day_plot', 'parse_seeds', 'with_system', 'first_run', 'parse_ablations',
+           'parse_ablation_seeds', 'report_ablations', 'format_ablations', 'ablation_statement', 'parse_arms',
+           'ab_variant', 'run_ab', 'ab_statement', 'report_hpo', 'hpo_table', 'hpo_transfer', 'hpo_statement',
+           'ipinyou_statement', 'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table',
+           'markdown_report', 'metrics_document', 'write_report_files', 'report_files', 'check_sections', 'ReportError',
+           'default_run_id', 'prepare_run_dir', 'execute_template', 'export_html', 'run_report']
 
 # %% ../nbs/59_report.ipynb #340a6c97
 TEMPLATE = "report_experiment.ipynb"  # the template's file name, in nbs/reports/ and in the package's templates/
@@ -302,11 +301,6 @@ def day_plot(trace: pd.DataFrame, cfg: MarketConfig):
     return fig
 
 # %% ../nbs/59_report.ipynb #06e8453a
-PLACEHOLDERS = {  # section -> what it will report once built
-    "the trained system on real data (iPinYou)": "the multi-agent system trained on a market calibrated to campaign "
-    "2997's training statistics, evaluated once on its test log next to the baselines and the published rows",
-}
-
 def parse_seeds(text: str) -> tuple[int, ...]:
     "Training seeds from a comma-separated string, e.g. '0,1,2,3,4'."
     try: seeds = tuple(int(x) for x in str(text).split(",") if x.strip())
@@ -329,12 +323,6 @@ def first_run(exp_dir: str | Path) -> Path:
     runs = sorted(p for p in (Path(exp_dir) / "runs").iterdir() if p.is_dir()) if (Path(exp_dir) / "runs").is_dir() else []
     if not runs: raise ValueError(f"{exp_dir}: the experiment kept no run folders (keep_runs=False?)")
     return runs[0]
-
-def not_built(section: str) -> None:
-    "Print the honest one-line status of a report section that is not built yet."
-    if section not in PLACEHOLDERS: raise ValueError(f"section {section!r} is unknown: {', '.join(PLACEHOLDERS)}")
-    print(f"{section}: not in the report yet — this section will show {PLACEHOLDERS[section]}. "
-          "No numbers are reported until then.")
 
 # %% ../nbs/59_report.ipynb #7d7c3e79
 def parse_ablations(text: str) -> list[str]:
@@ -495,9 +483,15 @@ def ipinyou_statement(table: pd.DataFrame) -> str:
     pub = ", ".join(f"{r.algorithm} {r.clicks:.0f}" for r in quoted.itertuples()) or "none at these settings"
     c0 = table.attrs.get("c0", C0)
     c0 = f"1/{1 / c0:.0f}" if (1 / c0).is_integer() else f"{c0:g}"
-    return (f"Real data (iPinYou 2997, RLB protocol, c0 = {c0}): our best bidder, "
-            f"{best.algorithm}, wins {best.clicks:.0f} clicks (95 % CI {best.clicks_ci_low:.0f}–{best.clicks_ci_high:.0f}; "
-            f"{best.pct_optimum:.1f} % of the pCTR hindsight optimum); published, quoted: {pub}.")
+    row = lambda r: (f"{r.clicks:.0f} clicks (95 % CI {r.clicks_ci_low:.0f}–{r.clicks_ci_high:.0f}; "
+                     f"{r.pct_optimum:.1f} % of the pCTR hindsight optimum)")
+    out = (f"Real data (iPinYou 2997, RLB protocol, c0 = {c0}): our best bidder, {best.algorithm}, wins {row(best)}; "
+           f"published, quoted: {pub}.")
+    if best.algorithm != "system" and (sys_rows := ours[ours.algorithm == "system"]).size:
+        out += f" The trained system wins {row(sys_rows.iloc[0])}"
+        note = table.attrs.get("notes", {}).get("system")
+        out += f"; it was {note}." if note else "."
+    return out
 
 # %% ../nbs/59_report.ipynb #eaffc4b2
 HEADLINE = ("pct_optimum", "reward", "conversions", "roi", "win_rate")  # the metrics metrics.json reports per agent
@@ -535,9 +529,7 @@ def key_statements(df: pd.DataFrame, pairs: pd.DataFrame, sections: list[str] = 
     if seed_agents:
         out.append("The seed's baselines reach " + ", ".join(f"{a} {s.loc[a, 'mean']:.1f} %" for a in seed_agents)
                    + " of the optimum.")
-    out += [x for x in sections if x]
-    out.append("Not in the report yet, so not reported: " + ", ".join(PLACEHOLDERS) + ".")
-    return out
+    return out + [x for x in sections if x]
 
 def bullet_list(lines: list[str]) -> str:
     "Lines as a markdown bullet list."
@@ -591,10 +583,15 @@ def _hpo_metrics(results: pd.DataFrame | None, transfer: dict | None) -> dict | 
                                                            else _num(v) if isinstance(v, float) else v)
                                                        for k, v in transfer.items()}}
 
+def _strip_seconds(note: str) -> str:
+    "A note without its wall time (metrics.json holds no timings, so the same run gives the same file)."
+    return re.sub(r" in \d+ s\b", "", note)
+
 def _ipinyou_metrics(table: pd.DataFrame | None) -> dict | None:
     if table is None: return None
     cols = [c for c in table.columns if c not in ("algorithm", "source")]
     return {"c0": table.attrs.get("c0"), "episode_len": table.attrs.get("n"), "budget": table.attrs.get("budget"),
+            "notes": {k: _strip_seconds(v) for k, v in table.attrs.get("notes", {}).items()},
             "rows": [{"algorithm": r.algorithm, "source": r.source, **{c: _num(getattr(r, c)) for c in cols}}
                      for r in table.itertuples()]}
 
@@ -614,8 +611,7 @@ def metrics_document(df: pd.DataFrame, pairs: pd.DataFrame, params: Mapping[str,
                          "test": "Welch t-test, Holm-corrected; bootstrap 95 % CI of the difference",
                          "comparisons": comparisons},
             "ablations": _ablation_metrics(ablations), "ab_test": _ab_metrics(ab), "hpo": _hpo_metrics(hpo, transfer),
-            "ipinyou": _ipinyou_metrics(ipinyou),
-            "not_built": list(PLACEHOLDERS)}
+            "ipinyou": _ipinyou_metrics(ipinyou)}
 
 def write_report_files(out: str | Path, df: pd.DataFrame, table: pd.DataFrame, pairs: pd.DataFrame,
                        statements: list[str], params: Mapping[str, Any], cfg: MarketConfig,
@@ -638,7 +634,7 @@ def write_report_files(out: str | Path, df: pd.DataFrame, table: pd.DataFrame, p
 FULL_MARKET = {"max_steps": 100, "initial_budget": 10_000.0, "traffic_scale": 1.0}  # the default market, in full
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {**FULL_MARKET, "episodes": 50, "real_data": True},  # the full market, 50 held-out days: well under 2 minutes on 2 cores
+    "quick": {**FULL_MARKET, "episodes": 50, "real_data": True, "ipinyou_episodes": 1000},  # the full market, 50 held-out days: about 2 minutes on 2 cores
     "default": {**FULL_MARKET, "episodes": 200, "train_episodes": 300, "train_seeds": "0,1,2,3,4", "workers": 2,
                 "ablations": "all", "ablation_seeds": "0,1,2", "ab_test": "system,best", "hpo_trials": 6,
                 "hpo_episodes": 100, "real_data": True},  # the README's report
@@ -670,7 +666,8 @@ def check_sections(values: Mapping[str, Any]) -> None:
             raise ValueError("ab_test: the arm 'system' needs a trained system (train_episodes > 0)")
         for k in ("workers", "hpo_episodes", "hpo_eval_days"):
             if k in values and values[k] < 1: raise ValueError(f"{k}: {values[k]} is out of range: must be >= 1")
-        if values.get("hpo_trials", 0) < 0: raise ValueError(f"hpo_trials: {values['hpo_trials']} is out of range: must be >= 0")
+        for k in ("hpo_trials", "ipinyou_episodes"):
+            if values.get(k, 0) < 0: raise ValueError(f"{k}: {values[k]} is out of range: must be >= 0")
     except ValueError as err: raise ParameterError(str(err)) from None
 
 class ReportError(RuntimeError):

@@ -29,7 +29,7 @@ def test_every_output_written(two_runs):
     html = (run / "experiment_report.html").read_text(encoding="utf-8")
     assert "Experiment report" in html and "data:image/png;base64" in html
     assert "evaluate(agent_names" not in html                      # the HTML has no code cells
-    assert "not built yet" in html
+    assert "real data: not replayed in this run" in html                 # an off section says so, in one line
     md = (run / "experiment_report.md").read_text(encoding="utf-8")
     assert "| Agent | Mean Reward | Conversions | ROI | Win Rate | % of optimum |" in md and "## Key statements" in md
     nb = json.loads((run / NOTEBOOK).read_text(encoding="utf-8"))
@@ -52,7 +52,7 @@ def test_metrics_are_explicit(two_runs):
     assert doc["agents"]["oracle"]["pct_optimum"]["mean"] == 100.0
     best = doc["best_baseline"]
     assert best in ("random", "fixed", "dual") and set(doc["pairwise"]["comparisons"]) == {"random", "fixed", "dual"} - {best}
-    assert doc["not_built"] == ["the trained system on real data (iPinYou)"] and "adrl_version" in doc
+    assert "not_built" not in doc and "adrl_version" in doc
     assert doc["ablations"] is None and doc["hpo"] is None and doc["ipinyou"] is None   # not run in the smoke preset
     assert (doc["ab_test"]["name_a"], doc["ab_test"]["name_b"]) == ("fixed", best)
 
@@ -106,7 +106,7 @@ def test_shipped_template_matches_its_source():
 # against the best baseline, and a two-trial search; sizes that teach nothing, so only the plumbing is checked
 TRAINED = {**TINY, "train_episodes": "8", "train_seeds": "0,1", "workers": "2", "ablations": "no PER,no controller",
            "ablation_seeds": "0,1", "ab_test": "system,best", "hpo_trials": "2", "hpo_episodes": "4", "hpo_eval_days": "3",
-           "real_data": "true"}
+           "real_data": "true", "ipinyou_episodes": "32"}
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +133,11 @@ def test_every_section_with_a_trained_system(trained_runs):
             "optimization_results.csv"} <= set(expected)
     assert set(expected) <= {p.name for p in run.iterdir()}
     doc = json.loads((run / "metrics.json").read_text())
-    assert "system" in doc["agents"] and doc["not_built"] == ["the trained system on real data (iPinYou)"]
+    assert "system" in doc["agents"]
     rows = {(r["algorithm"], r["source"]): r for r in doc["ipinyou"]["rows"]}
     assert rows[("Mcpc", "ours")]["clicks"] == rows[("Mcpc", "Cai et al. 2017 (quoted)")]["clicks"] == 48
+    assert 0 < rows[("system", "ours")]["pct_optimum"] <= 100          # the system trained for the campaign, played once
+    assert doc["ipinyou"]["notes"]["system"].startswith("trained on 32 simulated episodes; validation (200 simulated")
     abl = doc["ablations"]["ablations"]
     assert list(abl) == ["no PER", "no controller"] and all(a["seeds"] == 2 and a["days"] == 4 for a in abl.values())
     for a in abl.values():   # the full system's mean is the trained system's own, reused from its two runs
@@ -150,4 +152,5 @@ def test_every_section_with_a_trained_system(trained_runs):
     md = (run / "experiment_report.md").read_text(encoding="utf-8")
     assert "## Ablations" in md and "- Ablations (2 training seeds" in md and "- A/B test, system (seed 0) (A)" in md
     assert "- Hyperparameter search: 2 trials" in md and "- Real data (iPinYou 2997, RLB protocol, c0 = 1/32)" in md
+    assert "The trained system wins" in md
     assert (run / "ab_test.md").read_text(encoding="utf-8").startswith(f"# A/B test: system (seed 0) vs {ab['name_b']}")
