@@ -215,7 +215,8 @@ class AgentConfig:
     use_bidder: bool = True  # the DQN bidder sets the bids; False: the seed's fixed bid (initial_bid) all day
     use_budget: bool = True  # the PPO budget agent splits the budget; False: an equal split
     bid_action: str = param("adjust", choices=("adjust", "level"))  # bidder's action: a step up/down of each channel's multiplier, or an absolute bid level
-    bid_base: str = param("fixed", choices=("fixed", "dual"))  # what the bidder's multiplier scales: the starting bid, or an online dual-descent pacer's bid (residual control)
+    bid_base: str = param("dual", choices=("fixed", "dual"))  # what the bidder's multiplier scales: an online dual-descent pacer's bid (residual control), or the starting bid
+    bidder_gate: bool = True  # residual control: the greedy bidder acts only while it beats the bare pacer on the validation episodes
     budget_action: str = param("remaining", choices=("remaining", "day"))  # the allocation splits the budget left, or the whole day's budget
     initial_bid: float = param(2.5, gt=0)  # per-click bid in force at the start of a day (the seed's fixed bid)
     controller_modes: int = param(4, ge=1, le=4)  # modes the controller chooses from: 3 = the seed's, 4 adds "hold"
@@ -234,6 +235,7 @@ class ExperimentConfig:
     eval_frequency: int = param(50, ge=1)  # episodes between two evaluations
     save_frequency: int = param(100, ge=1)  # episodes between two checkpoints
     num_eval_episodes: int = param(20, ge=1)  # held-out episodes per evaluation
+    num_val_episodes: int = param(50, ge=1)  # validation episodes per evaluation (their own seed): they pick best.pt and gate the bidder
     random_seed: int = param(42, ge=0)  # master seed every random stream is derived from
     num_envs: int = param(16, ge=1, le=4096)  # campaign days simulated in parallel while training
     def __post_init__(self): validate(self)

@@ -115,7 +115,7 @@ class ModelRegistry:
         return pd.DataFrame([{"version": e["version"], "timestamp": e["timestamp"], "commit": e["code"]["commit"],
                               "note": e["note"], **e["metrics"]} for e in self.entries])
 
-    def entry(self, which: int | str = "latest", metric: str = "eval/pct_optimum") -> dict:
+    def entry(self, which: int | str = "latest", metric: str = "val/pct_optimum") -> dict:
         "The entry of a version number, 'latest' or 'best' (highest `metric`)."
         if not self.entries: raise CheckpointError(f"{self.path}: the registry is empty")
         if which == "latest": return self.entries[-1]
@@ -127,7 +127,7 @@ class ModelRegistry:
             if e["version"] == which: return e
         raise CheckpointError(f"version {which!r} is not in the registry (versions: {[e['version'] for e in self.entries]})")
 
-    def load(self, which: int | str = "latest", metric: str = "eval/pct_optimum") -> tuple[dict, Config, dict]:
+    def load(self, which: int | str = "latest", metric: str = "val/pct_optimum") -> tuple[dict, Config, dict]:
         "(checkpoint state, config, entry) of a version, with the checkpoint's checksum verified."
         e = self.entry(which, metric)
         state = load_checkpoint(self.root / e["checkpoint"], e["sha256"])

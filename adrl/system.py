@@ -30,8 +30,8 @@ from .stats import bootstrap_ci
 
 # %% auto #0
 __all__ = ['ADJUST_FACTORS', 'bid_actions', 'next_multiplier', 'MultiAgentPolicy', 'fit_pacer', 'as_config',
-           'ProductionMultiAgentSystem', 'day_metrics', 'evaluate', 'trace', 'state_dict', 'load_state_dict',
-           'save_models', 'load_models', 'from_checkpoint', 'train', 'write_evaluation']
+           'ProductionMultiAgentSystem', 'day_metrics', 'evaluate', 'trace', 'validate', 'state_dict',
+           'load_state_dict', 'save_models', 'load_models', 'from_checkpoint', 'train', 'write_evaluation']
 
 # %% ../nbs/42_system.ipynb #68e78028
 ADJUST_FACTORS = np.array([0.80, 0.90, 0.95, 0.98, 1.00, 1.0 / 0.98, 1.0 / 0.95, 1.0 / 0.90, 1.0 / 0.80])
@@ -50,7 +50,13 @@ def next_multiplier(cfg: Config, current: np.ndarray, actions: np.ndarray) -> np
 class MultiAgentPolicy(Policy):
     "The controller, bidder and budget agents composed into one policy."
     name = "system"
-    def __init__(self, system: ProductionMultiAgentSystem): self.system = system
+    def __init__(self, system: ProductionMultiAgentSystem, bidder_on: bool | None = None):
+        self.system, self._bidder_on = system, bidder_on    # bidder_on: None = the system's gate decides
+
+    @property
+    def bidder_on(self) -> bool:
+        "Does the greedy bidder act? Always while training; in evaluation, as the bidder gate last decided."
+        return self.system.bidder_on if self._bidder_on is None else self._bidder_on
 
     def reset(self, cfg, num_envs, rng=None):
         self.cfg, self.E, self.C = cfg, num_envs, len(cfg.channels)
@@ -91,7 +97,7 @@ class MultiAgentPolicy(Policy):
         s, a = self.system, self.system.config.agent
         obs_a = self.augment(obs)
         modes = s.controller.act(obs_a, training) if a.use_controller else np.full(self.E, 2)
-        bid_act = s.bidder.act(obs_a, training) if a.use_bidder else None
+        bid_act = s.bidder.act(obs_a, training) if a.use_bidder and (training or self.bidder_on) else None
         share = s.budget.act(obs_a, training) if a.use_budget else np.full((self.E, self.C), 1.0 / self.C)
         if bid_act is not None:
             self.multiplier = np.where(BIDDER_ACTS[modes][:, None],
@@ -131,8 +137,8 @@ class ProductionMultiAgentSystem:
         mc, ec = cfg.environment, cfg.experiment
         self.device = get_device(cfg.device)
         if cfg.threads > 0: torch.set_num_threads(cfg.threads)   # process-wide: small networks are fastest on one
-        seeds = spawn_seeds(ec.random_seed, 5)
-        self.eval_seed = seeds[4]
+        seeds = spawn_seeds(ec.random_seed, 7)       # 5: the pacer's tuning days (fit_pacer); 6: validation days
+        self.eval_seed, self.val_seed = seeds[4], seeds[6]
         E, C = ec.num_envs, len(mc.channels)
         self.market = Market(mc, num_envs=E, seed=seeds[0])
         self.initial_multiplier = cfg.agent.initial_bid / value_per_click(mc)
@@ -145,6 +151,7 @@ class ProductionMultiAgentSystem:
                                           mc.max_steps, scale)
         self.policy = MultiAgentPolicy(self)
         self.episode, self.env_steps, self.iteration, self.best_score = 0, 0, 0, -math.inf
+        self.bidder_on = True             # the bidder gate's last decision (residual control)
         self._obs = None                  # the market's current observation while training
         self.last_evaluation: pd.DataFrame | None = None
 
@@ -249,6 +256,22 @@ ProductionMultiAgentSystem.evaluate = evaluate
 ProductionMultiAgentSystem.trace = trace
 
 # %% ../nbs/42_system.ipynb #b1948bc6
+def validate(self: ProductionMultiAgentSystem) -> dict[str, float]:
+    "Score the greedy system on the validation days; under residual control, gate the bidder against the bare pacer."
+    cfg = self.config
+    gate = cfg.agent.bid_base == "dual" and cfg.agent.bidder_gate and cfg.agent.use_bidder
+    policies = {"bidder": MultiAgentPolicy(self, True), **({"pacer": MultiAgentPolicy(self, False)} if gate else {})}
+    df = evaluate_policies(policies, cfg.environment, episodes=cfg.experiment.num_val_episodes, seed=self.val_seed,
+                           oracle=False)
+    score = {k: float(g.pct_optimum.mean()) for k, g in df.groupby("agent", observed=True)}
+    if not gate: return {"val/pct_optimum": score["bidder"]}
+    self.bidder_on = score["bidder"] > score["pacer"]
+    return {"val/pct_optimum": max(score.values()), "val/pct_optimum_bidder": score["bidder"],
+            "val/pct_optimum_pacer": score["pacer"], "val/bidder_on": float(self.bidder_on)}
+
+ProductionMultiAgentSystem.validate = validate
+
+# %% ../nbs/42_system.ipynb #6e9aaf3b
 def state_dict(self: ProductionMultiAgentSystem) -> dict:
     "Everything needed to continue training exactly."
     p = self.policy
@@ -259,7 +282,7 @@ def state_dict(self: ProductionMultiAgentSystem) -> dict:
             "obs": self._obs, "acc": self._acc, "tracker": {"value": self._tracker.value, "cost": self._tracker.cost,
                                                             "free": self._tracker.free},
             "counters": {"episode": self.episode, "env_steps": self.env_steps, "iteration": self.iteration,
-                         "best_score": self.best_score}}
+                         "best_score": self.best_score, "bidder_on": self.bidder_on}}
 
 def load_state_dict(self: ProductionMultiAgentSystem, state: dict) -> None:
     "Restore `state_dict` (into a system built from the same config)."
@@ -275,6 +298,7 @@ def load_state_dict(self: ProductionMultiAgentSystem, state: dict) -> None:
     c = state["counters"]
     self.episode, self.env_steps, self.iteration = int(c["episode"]), int(c["env_steps"]), int(c["iteration"])
     self.best_score = float(c["best_score"])
+    self.bidder_on = bool(c.get("bidder_on", True))
 
 def save_models(self: ProductionMultiAgentSystem, path: str | os.PathLike) -> str:
     "Write a checkpoint of the whole system (atomically); returns its SHA-256."
@@ -299,7 +323,7 @@ def from_checkpoint(cls, path: str | os.PathLike) -> ProductionMultiAgentSystem:
 for f in (state_dict, load_state_dict, save_models, load_models): setattr(ProductionMultiAgentSystem, f.__name__, f)
 ProductionMultiAgentSystem.from_checkpoint = from_checkpoint
 
-# %% ../nbs/42_system.ipynb #6e9aaf3b
+# %% ../nbs/42_system.ipynb #a7c2756e
 def train(self: ProductionMultiAgentSystem, num_episodes: int | None = None, eval_frequency: int | None = None,
           run_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = False,
           eval_episodes: int | None = None, baselines: tuple[str, ...] = ("dual", "pid", "linear")) -> pd.DataFrame:
@@ -344,6 +368,7 @@ def train(self: ProductionMultiAgentSystem, num_episodes: int | None = None, eva
         crossed = lambda every: every > 0 and self.episode // every > before // every
         final = self.episode >= target
         if crossed(eval_every) or final:
+            metrics.update(self.validate())
             self.evaluate(eval_episodes, baselines=(*baselines, "oracle") if (final and run) else ())
             if final and run: write_evaluation(self.last_evaluation, run / "evaluation.json")
             pct = self.last_evaluation.query("agent == 'system'").pct_optimum.to_numpy()
@@ -362,14 +387,14 @@ def train(self: ProductionMultiAgentSystem, num_episodes: int | None = None, eva
         if alerts is not None: alerts.add(monitor.check(self.episode, metrics))
         rows.append({"episode": self.episode, **metrics})
         if run:
-            best = "eval/pct_optimum" in metrics and metrics["eval/pct_optimum"] > self.best_score
-            if best: self.best_score = metrics["eval/pct_optimum"]
+            best = "val/pct_optimum" in metrics and metrics["val/pct_optimum"] > self.best_score
+            if best: self.best_score = metrics["val/pct_optimum"]
             if crossed(ec.save_frequency) or best or self.episode >= target:
                 self.save_models(last)
                 if best:
                     (run / "checkpoints" / "best.pt").write_bytes(last.read_bytes())
                     registry.register(run / "checkpoints" / "best.pt", {k: v for k, v in metrics.items()
-                                      if k.startswith(("eval/", "train/"))}, self.config, note=f"episode {self.episode}")
+                                      if k.startswith(("val/", "eval/", "train/"))}, self.config, note=f"episode {self.episode}")
         if bar is not None:
             bar.update(self.episode - before)
             bar.set_postfix(reward=f"{metrics.get('train/reward', float('nan')):,.0f}",
