@@ -23,8 +23,9 @@ from .evaluate import METRICS, evaluate
 from .stats import _as_rng, _count, _level, _sample, welch_ttest
 
 # %% auto #0
-__all__ = ['DECISIONS', 'TESTABLE', 'DEFAULT_MDE_PCT', 'paired_test', 'decide', 'required_days', 'paired_power', 'as_policy',
-           'arms', 'Pilot', 'pilot_seed', 'pilot', 'ABTestFramework', 'run_test', 'report_markdown', 'write_report']
+__all__ = ['DECISIONS', 'DZ_MAX', 'TESTABLE', 'DEFAULT_MDE_PCT', 'paired_test', 'decide', 'required_days', 'paired_power',
+           'as_policy', 'arms', 'Pilot', 'pilot_seed', 'pilot', 'ABTestFramework', 'run_test', 'report_markdown',
+           'write_report']
 
 # %% ../nbs/52_abtest.ipynb #eb336e05
 def paired_test(
@@ -91,6 +92,16 @@ def _sd(sd_diff: float) -> float:
         raise ValueError(f"sd_diff: {sd_diff!r} must be a finite number >= 0 (the standard deviation of the differences)")
     return float(sd_diff)
 
+DZ_MAX = 10.0  # effect sizes above this are computed as this (the power is 1 from three days on)
+
+def _power(dz: float, n: int, alpha: float) -> float:
+    "Power of the two-sided paired t-test; where the noncentral t returns NaN (powers near 1), a lower bound."
+    dz = min(dz, DZ_MAX)
+    while True:   # power rises with dz: a smaller dz whose power is finite bounds it from below
+        p = float(TTestPower().power(effect_size=dz, nobs=n, alpha=alpha, alternative="two-sided"))
+        if math.isfinite(p): return p
+        dz *= 0.95
+
 def required_days(
     mde: float,  # minimum detectable effect: the smallest mean difference worth detecting, in the metric's units
     sd_diff: float,  # standard deviation of the per-day differences B - A (from a pilot)
@@ -100,8 +111,11 @@ def required_days(
     "Days a two-sided paired t-test needs to detect a mean difference `mde` with probability `power`."
     mde, sd_diff, alpha, power = _mde(mde), _sd(sd_diff), _level(alpha, "alpha"), _level(power, "power")
     if sd_diff == 0: return 2
-    n = TTestPower().solve_power(effect_size=mde / sd_diff, alpha=alpha, power=power, alternative="two-sided")
-    return max(2, math.ceil(float(n) - 1e-9))
+    dz = min(mde / sd_diff, DZ_MAX)
+    n = float(TTestPower().solve_power(effect_size=dz, alpha=alpha, power=power, alternative="two-sided"))
+    n = max(2, math.ceil(n - 1e-9)) if math.isfinite(n) else 2
+    while _power(dz, n, alpha) < power: n += 1   # the solver can fail or stop short where the power is near 1
+    return n
 
 def paired_power(
     mde: float,  # the difference to detect, in the metric's units
@@ -112,7 +126,7 @@ def paired_power(
     "Probability that a two-sided paired t-test on `n_days` days detects a mean difference of `mde`."
     mde, sd_diff, n_days, alpha = _mde(mde), _sd(sd_diff), _count(n_days, "n_days", 2), _level(alpha, "alpha")
     if sd_diff == 0: return 1.0
-    return float(TTestPower().power(effect_size=mde / sd_diff, nobs=n_days, alpha=alpha, alternative="two-sided"))
+    return _power(mde / sd_diff, n_days, alpha)
 
 # %% ../nbs/52_abtest.ipynb #23405023
 def as_policy(
