@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import torch
 
 from .agents.dqn import BiddingAgent
@@ -34,7 +34,7 @@ class SystemTraining:
     eval_every: int = 1_000  # training episodes between two validation scores
     eval_episodes: int = 200  # simulated validation episodes (their own seed)
     residual_range: float = 1.25  # the agent's multiplier stays within [1/range, range]
-    market: SyntheticMarket = SyntheticMarket(level_sigma=0.2)  # the training (and validation) market
+    market: SyntheticMarket = SyntheticMarket(level_sigma=0.2)  # the training and validation markets (their sizes: num_envs, eval_episodes)
     agent: AgentConfig = field(default_factory=AgentConfig)  # the bidding agent's hyperparameters (the system's defaults)
 
     def __post_init__(self):
@@ -119,8 +119,8 @@ def fit(self: SystemBidder, stats: TrainingStats, seed: int = 0) -> SystemBidder
     self.ctr, B = stats.ctr, budget(stats, self.c0, self.n)
     self.pacer = Dual(c0=self.c0, n=self.n, block=self.block).fit(stats, seed)
     agent_seed, val_seed, batch_seed = spawn_seeds(seed, 3)
-    val = synthetic_market(stats, self.n, val_seed, SyntheticMarket(spec.eval_episodes, spec.market.pctr_sigma,
-                                                                    spec.market.level_sigma))
+    sized = lambda episodes: dataclasses.replace(spec.market, episodes=episodes)
+    val = synthetic_market(stats, self.n, val_seed, sized(spec.eval_episodes))
     self._val_opt, _ = hindsight_optimum(val, B)
     blocks = -(-self.n // self.block)
     self.agent = BiddingAgent(NUM_FEATURES, 1, len(ADJUST_FACTORS), spec.agent, "cpu", agent_seed,
@@ -130,8 +130,7 @@ def fit(self: SystemBidder, stats: TrainingStats, seed: int = 0) -> SystemBidder
     self.history = [{"episode": 0, "validation_pct": best["score"], "candidate": "pacer alone"}]
     self.use_agent, batches = True, -(-spec.episodes // spec.num_envs)
     for i, s in enumerate(spawn_seeds(batch_seed, batches)):
-        train = synthetic_market(stats, self.n, s, SyntheticMarket(spec.num_envs, spec.market.pctr_sigma,
-                                                                   spec.market.level_sigma))
+        train = synthetic_market(stats, self.n, s, sized(spec.num_envs))
         self.learning = True
         try: play(self, train, B, on_block=lambda blk, won: self._learn(train, blk, won))
         finally: self.learning = False
