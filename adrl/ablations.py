@@ -25,7 +25,7 @@ __all__ = ['ABLATIONS', 'FULL', 'config_diff', 'ablation_configs', 'run_ablation
 ABLATIONS: dict[str, dict[str, Any]] = {
     "full system": {},
     "no controller": {"agent.use_controller": False},
-    "no bidding agent (fixed bid)": {"agent.use_bidder": False},
+    "no bidding agent (pacer's bid)": {"agent.use_bidder": False},
     "no budget agent (equal split)": {"agent.use_budget": False},
     "no PER": {"agent.prioritized_replay": False},
     "no dueling": {"agent.dueling": False},

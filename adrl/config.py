@@ -212,7 +212,7 @@ class AgentConfig:
     ppo_hidden_dim: int = param(64, ge=1)  # width of the PPO actor-critics' hidden layers
     # --- the multi-agent system: which agents act, and what their actions mean (chapter 42)
     use_controller: bool = True  # the PPO controller chooses which sub-agents act; False: both always act
-    use_bidder: bool = True  # the DQN bidder sets the bids; False: the seed's fixed bid (initial_bid) all day
+    use_bidder: bool = True  # the DQN bidder adjusts the bids; False: the pacer's bid as it is (bid_base fixed: the seed's fixed bid, initial_bid, all day)
     use_budget: bool = True  # the PPO budget agent splits the budget; False: an equal split
     bid_action: str = param("adjust", choices=("adjust", "level"))  # bidder's action: a step up/down of each channel's multiplier, or an absolute bid level
     bid_base: str = param("dual", choices=("fixed", "dual"))  # what the bidder's multiplier scales: an online dual-descent pacer's bid (residual control), or the starting bid
