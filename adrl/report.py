@@ -49,7 +49,7 @@ __all__ = ['TEMPLATE', 'NOTEBOOK', 'HEADLINE', 'FULL_MARKET', 'PRESETS', 'REPORT
            'ab_variant', 'run_ab', 'ab_statement', 'report_hpo', 'hpo_table', 'hpo_transfer', 'hpo_statement',
            'ipinyou_statement', 'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table',
            'markdown_report', 'metrics_document', 'write_report_files', 'report_files', 'check_sections', 'ReportError',
-           'default_run_id', 'prepare_run_dir', 'execute_template', 'export_html', 'run_report']
+           'default_run_id', 'prepare_run_dir', 'settle_run_dir', 'execute_template', 'export_html', 'run_report']
 
 # %% ../nbs/59_report.ipynb #340a6c97
 TEMPLATE = "report_experiment.ipynb"  # the template's file name, in nbs/reports/ and in the package's templates/
@@ -679,17 +679,29 @@ def default_run_id(params: Mapping[str, Any], path: str | Path | None = None) ->
     digest = hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
 
-def prepare_run_dir(out_root: str | Path, run_id: str) -> Path:
-    "The run's empty folder `out_root/run_id`, replacing an earlier report of the same id."
+def prepare_run_dir(out_root: str | Path, run_id: str) -> tuple[Path, Path | None]:
+    "The run's empty folder `out_root/run_id`, and where an earlier report of that id was moved (`run_id.previous`)."
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id or ""):
         raise ParameterError(f"run_id: {run_id!r} must be a folder name (letters, digits, '.', '_', '-')")
     run_dir = Path(out_root).resolve() / run_id
+    previous = None
     if run_dir.exists():
         if not run_dir.is_dir() or (any(run_dir.iterdir()) and not (run_dir / NOTEBOOK).exists()):
             raise ReportError(f"{run_dir} exists and is not a report folder: choose another run_id or out_root")
-        shutil.rmtree(run_dir)
+        previous = run_dir.with_name(f"{run_id}.previous")
+        if previous.exists(): shutil.rmtree(previous)
+        run_dir.rename(previous)
     run_dir.mkdir(parents=True)
-    return run_dir
+    return run_dir, previous
+
+def settle_run_dir(run_dir: Path, previous: Path | None, failed: BaseException | None) -> None:
+    "After a run: drop the earlier report (success), or put it back and move the failed run to `run_id.failed`."
+    if previous is None: return
+    if failed is None: shutil.rmtree(previous); return
+    aside = run_dir.with_name(f"{run_dir.name}.failed")
+    if aside.exists(): shutil.rmtree(aside)
+    run_dir.rename(aside)
+    previous.rename(run_dir)
 
 # %% ../nbs/59_report.ipynb #ec196410
 def execute_template(notebook: Path, params: Mapping[str, Any], progress: bool = True, template: str | Path | None = None) -> None:
@@ -735,11 +747,18 @@ def run_report(
     values = check_parameters({**PRESETS.get(preset or "", {}), **params})
     every = {**{k: p["default"] for k, p in template_parameters().items()}, **values}   # the values the run will see
     check_sections(every)
-    run_dir = prepare_run_dir(out_root, run_id or default_run_id(values))
+    run_dir, previous = prepare_run_dir(out_root, run_id or default_run_id(values))
     notebook = run_dir / NOTEBOOK
-    execute_template(notebook, {**values, "out_dir": str(run_dir)}, progress)
-    export_html(notebook, run_dir / "experiment_report.html")
-    expected = report_files(every)
-    missing = [f for f in expected if not (run_dir / f).is_file() or (run_dir / f).stat().st_size == 0]
-    if missing: raise ReportError(f"the report ran but did not write {', '.join(missing)} in {run_dir}")
+    try:
+        execute_template(notebook, {**values, "out_dir": str(run_dir)}, progress)
+        export_html(notebook, run_dir / "experiment_report.html")
+        expected = report_files(every)
+        missing = [f for f in expected if not (run_dir / f).is_file() or (run_dir / f).stat().st_size == 0]
+        if missing: raise ReportError(f"the report ran but did not write {', '.join(missing)} in {run_dir}")
+    except BaseException as err:
+        settle_run_dir(run_dir, previous, err)
+        if previous is None: raise
+        raise ReportError(f"{err} [this run was moved to {run_dir.name}.failed/; the earlier report in {run_dir} "
+                          "is kept]") from err
+    settle_run_dir(run_dir, previous, None)
     return run_dir

@@ -77,6 +77,16 @@ def test_unknown_parameter_rejected_before_running(tmp_path):
     assert not root.exists()
 
 
+def test_failed_rerun_keeps_the_earlier_report(tmp_path):
+    good = run_report(TINY, out_root=tmp_path, run_id="keep", progress=False)
+    before = {p.name: p.read_bytes() for p in good.iterdir()}
+    with pytest.raises(ReportError) as info:
+        run_report({**TINY, "episodes": "-1"}, out_root=tmp_path, run_id="keep", progress=False)
+    assert "keep.failed/" in str(info.value) and "episodes: -1 is out of range" in str(info.value)
+    assert {p.name: p.read_bytes() for p in good.iterdir()} == before          # the earlier report, byte for byte
+    assert (tmp_path / "keep.failed" / NOTEBOOK).exists() and not (tmp_path / "keep.previous").exists()
+
+
 def test_failing_cell_keeps_the_partial_notebook(tmp_path):
     with pytest.raises(ReportError) as info:
         run_report({**TINY, "episodes": "-1"}, out_root=tmp_path, run_id="bad", progress=False)
