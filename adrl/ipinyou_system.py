@@ -106,9 +106,7 @@ SystemBidder._learn = _learn
 # %% ../nbs/55_ipinyou_system.ipynb #436d3adc
 def validation_score(self: SystemBidder, market, B: int) -> float:
     "Mean % of the hindsight optimum (expected clicks) of the greedy bidder on simulated validation episodes."
-    learning, self.learning = self.learning, False
-    try: won = play(self, market, B).expected_clicks
-    finally: self.learning = learning
+    won = play(self, market, B).expected_clicks          # greedy: fit sets `learning` only around a training batch
     return float(np.mean(100 * won / self._val_opt))
 
 def fit(self: SystemBidder, stats: TrainingStats, seed: int = 0) -> SystemBidder:
@@ -161,7 +159,7 @@ def summary(self: SystemBidder) -> str:
     chosen = "the pacer alone (no trained weights beat it)" if not self.use_agent else \
              f"the agent's weights after {self.chosen:,} episodes"
     best = max(self.history, key=lambda h: h["validation_pct"])
-    return (f"trained on {self.spec.episodes:,} simulated episodes in {self.fit_seconds:.0f} s; "
+    return (f"trained on {self.spec.episodes:,} simulated episodes; "
             f"validation ({self.spec.eval_episodes} simulated episodes) chose {chosen}, "
             f"{best['validation_pct']:.2f} % of the optimum there")
 

@@ -583,15 +583,11 @@ def _hpo_metrics(results: pd.DataFrame | None, transfer: dict | None) -> dict | 
                                                            else _num(v) if isinstance(v, float) else v)
                                                        for k, v in transfer.items()}}
 
-def _strip_seconds(note: str) -> str:
-    "A note without its wall time (metrics.json holds no timings, so the same run gives the same file)."
-    return re.sub(r" in \d+ s\b", "", note)
-
 def _ipinyou_metrics(table: pd.DataFrame | None) -> dict | None:
     if table is None: return None
     cols = [c for c in table.columns if c not in ("algorithm", "source")]
     return {"c0": table.attrs.get("c0"), "episode_len": table.attrs.get("n"), "budget": table.attrs.get("budget"),
-            "notes": {k: _strip_seconds(v) for k, v in table.attrs.get("notes", {}).items()},
+            "notes": dict(table.attrs.get("notes", {})),
             "rows": [{"algorithm": r.algorithm, "source": r.source, **{c: _num(getattr(r, c)) for c in cols}}
                      for r in table.itertuples()]}
 

@@ -82,7 +82,7 @@ class MultiAgentPolicy(Policy):
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     @property
-    def residual(self) -> bool: return self.system.config.agent.bid_base == "dual"
+    def residual(self) -> bool: return self.system.residual
 
     def bid_multiplier(self) -> np.ndarray:
         "The multipliers the market gets: the bidder's, or (residual control) the pacer's scaled by the bidder's step."
@@ -115,10 +115,9 @@ class MultiAgentPolicy(Policy):
         self.budget_left = np.maximum(self.cfg.initial_budget - self.spend.sum(1), 0.0)
 
 # %% ../nbs/42_system.ipynb #f9d97f90
-def fit_pacer(cfg: Config) -> tuple[float, float]:
-    "(μ₀, η) of the residual pacer, tuned like the dual baseline on training days; (0, 0) when bid_base is 'fixed'."
-    if cfg.agent.bid_base != "dual": return 0.0, 0.0
-    dual = DualPolicy().fit(cfg.environment, spawn_seeds(cfg.experiment.random_seed, 6)[5])
+def fit_pacer(cfg: Config, seed: int) -> tuple[float, float]:
+    "(μ₀, η) of the residual pacer, tuned like the dual baseline on the training days of `seed`."
+    dual = DualPolicy().fit(cfg.environment, seed)
     return float(dual.mu0), float(dual.eta)
 
 # %% ../nbs/42_system.ipynb #5310efcb
@@ -142,8 +141,9 @@ class ProductionMultiAgentSystem:
         E, C = ec.num_envs, len(mc.channels)
         self.market = Market(mc, num_envs=E, seed=seeds[0])
         self.initial_multiplier = cfg.agent.initial_bid / value_per_click(mc)
-        self.pacer = fit_pacer(cfg)
-        obs_dim = self.market.obs_dim + 2 * C + (cfg.agent.bid_base == "dual")
+        self.residual = cfg.agent.bid_base == "dual"   # residual control: the bidder scales a pacer's bid
+        self.pacer = fit_pacer(cfg, seeds[5]) if self.residual else (0.0, 0.0)
+        obs_dim = self.market.obs_dim + 2 * C + self.residual      # + the pacer's price
         scale = mc.max_steps / mc.initial_budget
         self.bidder = BiddingAgent(obs_dim, C, len(bid_actions(cfg)), cfg.agent, self.device, seeds[1], scale)
         self.budget = BudgetAgent(obs_dim, C, cfg.agent, self.device, seeds[2], mc.max_steps, scale)
@@ -259,7 +259,7 @@ ProductionMultiAgentSystem.trace = trace
 def validate(self: ProductionMultiAgentSystem) -> dict[str, float]:
     "Score the greedy system on the validation days; under residual control, gate the bidder against the bare pacer."
     cfg = self.config
-    gate = cfg.agent.bid_base == "dual" and cfg.agent.bidder_gate and cfg.agent.use_bidder
+    gate = self.residual and cfg.agent.bidder_gate and cfg.agent.use_bidder
     policies = {"bidder": MultiAgentPolicy(self, True), **({"pacer": MultiAgentPolicy(self, False)} if gate else {})}
     df = evaluate_policies(policies, cfg.environment, episodes=cfg.experiment.num_val_episodes, seed=self.val_seed,
                            oracle=False)
