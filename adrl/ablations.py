@@ -26,6 +26,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "full system": {},
     "no controller": {"agent.use_controller": False},
     "no bidding agent (pacer's bid)": {"agent.use_bidder": False},
+    "even spend target": {"agent.pacer_curve": False},
     "no budget agent (equal split)": {"agent.use_budget": False},
     "no PER": {"agent.prioritized_replay": False},
     "no dueling": {"agent.dueling": False},

@@ -5,17 +5,19 @@
 # %% ../nbs/20_baselines.ipynb #d11b03a8
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
 
-from .config import MarketConfig, make_rng
+from .config import MarketConfig, make_rng, spawn_seeds
 from .market import MICROS, StepResult, bid_levels, bid_multipliers, value_per_click
+from .oracle import HindsightTracker, oracle_costs
 
 # %% auto #0
-__all__ = ['BASELINES', 'Action', 'Policy', 'equal_split', 'RandomPolicy', 'FixedPolicy', 'GreedyPolicy', 'pooled_allocation',
-           'PooledPolicy', 'TruthfulPolicy', 'DayTotals', 'run_days', 'simulate', 'LinearPolicy', 'PIDPolicy',
-           'dual_step', 'DualPolicy', 'make_policy']
+__all__ = ['CURVE_BLOCK', 'BASELINES', 'Action', 'Policy', 'equal_split', 'RandomPolicy', 'FixedPolicy', 'GreedyPolicy',
+           'pooled_allocation', 'PooledPolicy', 'TruthfulPolicy', 'DayTotals', 'run_days', 'simulate', 'LinearPolicy',
+           'PIDPolicy', 'pacing_target', 'dual_step', 'optimal_spend_curve', 'DualPolicy', 'make_policy']
 
 # %% ../nbs/20_baselines.ipynb #a814a240
 class Action(NamedTuple):
@@ -201,20 +203,52 @@ class PIDPolicy(PooledPolicy):
         return Action(np.repeat(m[:, None], self.C, 1), self.allocation())
 
 # %% ../nbs/20_baselines.ipynb #96fe6eb0
-def dual_step(mu, eta: float, spend, budget_left, slots_left):
-    "One dual-descent step of the pacing price μ: up when a slot spends more than what is left spread evenly, down when less."
-    rho = np.maximum(budget_left, 1e-9) / np.maximum(slots_left, 1)   # target: what is left, spread evenly
-    return np.maximum(0.0, mu + eta * (spend - rho) / rho)
+def pacing_target(budget_left, t, max_steps: int, curve: np.ndarray | None = None):
+    "The spend target ρ of slot `t`: what is left spread evenly over the slots left, or by the spend `curve`'s shares."
+    left = np.maximum(budget_left, 1e-9)
+    if curve is None: return left / np.maximum(max_steps - np.asarray(t), 1)
+    tail = np.cumsum(curve[::-1])[::-1]
+    t = np.minimum(np.asarray(t, dtype=np.int64), max_steps - 1)
+    return left * curve[t] / np.maximum(tail[t], 1e-300)
+
+def dual_step(mu, eta: float, spend, target):
+    "One dual-descent step of the pacing price μ: up when a slot spends more than its target ρ, down when less."
+    return np.maximum(0.0, mu + eta * (spend - target) / target)
+
+CURVE_BLOCK = 25  # days drawn in parallel while learning the spend curve
+
+@functools.lru_cache(maxsize=16)   # configs are frozen: every system of a process on one market and seed shares it
+def optimal_spend_curve(cfg: MarketConfig, seed: int, days: int = 50) -> np.ndarray:
+    "Share of the day's spend the hindsight optimum puts in each slot, averaged over `days` training days of `seed`."
+    total = np.zeros(cfg.max_steps)
+    for block_seed in spawn_seeds(seed, -(-days // CURVE_BLOCK)):
+        tracker = HindsightTracker(cfg, CURVE_BLOCK)
+        run_days({}, cfg, CURVE_BLOCK, block_seed, on_slot=tracker.add)     # pass 1: each day's shadow price λ*
+        lam = tracker.optimum()["shadow_price"]
+        floor = 1 + lam if cfg.objective == "profit" else np.where(lam > 0, 1 + lam, 0.0)
+        t = iter(range(cfg.max_steps))
+        def add(slot):                                                       # pass 2: the same days, slot by slot
+            cost = oracle_costs(slot, cfg)
+            take = (cost > 0) & (slot.value >= floor[slot.env] * cost)
+            total[next(t)] += cost[take].sum()
+        run_days({}, cfg, CURVE_BLOCK, block_seed, on_slot=add)
+    curve = total / total.sum() if total.sum() > 0 else np.full(cfg.max_steps, 1 / cfg.max_steps)  # buys nothing: even
+    curve.setflags(write=False)                                              # shared by the cache: read only
+    return curve
 
 class DualPolicy(PooledPolicy):
     "Adaptive pacing by online dual descent: bid v / (1 + mu), mu updated from each slot's spend."
     name = "dual"
-    def __init__(self, mu0: float | None = None, eta: float = 0.2, tune_days: int = 8):
-        self.mu0, self.eta, self.tune_days = mu0, eta, tune_days
+    def __init__(self, mu0: float | None = None, eta: float = 0.2, tune_days: int = 8, curve: bool = False,
+                 curve_days: int = 50):
+        self.mu0, self.eta, self.tune_days, self.curve, self.curve_days = mu0, eta, tune_days, curve, curve_days
+        self.spend_curve = None  # None: the even target; else the learned curve (`fit` with curve=True)
     def fit(self, cfg, seed):
         m = LinearPolicy(tune_days=self.tune_days).fit(cfg, seed).multiplier
         self.mu0 = max(1.0 / m - 1.0, 0.0)
+        if self.curve: self.spend_curve = optimal_spend_curve(cfg, seed, self.curve_days)
         grid = {eta: DualPolicy(self.mu0, eta) for eta in (0.02, 0.05, 0.1, 0.2, 0.5)}
+        for p in grid.values(): p.spend_curve = self.spend_curve
         scores = simulate({f"{k}": p for k, p in grid.items()}, cfg, self.tune_days, seed)
         self.eta = max(grid, key=lambda k: scores[f"{k}"].mean())
         return self
@@ -223,12 +257,15 @@ class DualPolicy(PooledPolicy):
         self.mu = np.full(num_envs, 0.0 if self.mu0 is None else self.mu0)
     def act(self, obs, training=False):
         return Action(np.repeat((1 / (1 + self.mu))[:, None], self.C, 1), self.allocation())
+    def target(self, budget_left, t):
+        "This pacer's spend target for slot `t` with `budget_left` still to spend."
+        return pacing_target(budget_left, t, self.cfg.max_steps, self.spend_curve)
     def observe(self, step):
-        budget_left, slots_left = self.budget_left, self.cfg.max_steps - self.t   # before this slot's spend
+        target = self.target(self.budget_left, self.t)   # before this slot's spend
         super().observe(step)
-        self.mu = dual_step(self.mu, self.eta, step.result.cost.sum(1) / MICROS, budget_left, slots_left)
+        self.mu = dual_step(self.mu, self.eta, step.result.cost.sum(1) / MICROS, target)
 
-# %% ../nbs/20_baselines.ipynb #550b62a3
+# %% ../nbs/20_baselines.ipynb #34258826
 BASELINES = {"random": RandomPolicy, "fixed": FixedPolicy, "greedy": GreedyPolicy, "truthful": TruthfulPolicy,
              "linear": LinearPolicy, "pid": PIDPolicy, "dual": DualPolicy}
 

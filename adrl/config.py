@@ -217,6 +217,7 @@ class AgentConfig:
     bid_action: str = param("adjust", choices=("adjust", "level"))  # bidder's action: a step up/down of each channel's multiplier, or an absolute bid level
     bid_base: str = param("dual", choices=("fixed", "dual"))  # what the bidder's multiplier scales: an online dual-descent pacer's bid (residual control), or the starting bid
     bidder_gate: bool = True  # residual control: the greedy bidder acts only while it beats the bare pacer on the validation episodes
+    pacer_curve: bool = True  # residual control: the pacer's spend target follows the hindsight optimum's spend curve learned on training days; False: the even spread of the dual baseline
     budget_action: str = param("remaining", choices=("remaining", "day"))  # the allocation splits the budget left, or the whole day's budget
     initial_bid: float = param(2.5, gt=0)  # per-click bid in force at the start of a day (the seed's fixed bid)
     controller_modes: int = param(4, ge=1, le=4)  # modes the controller chooses from: 3 = the seed's, 4 adds "hold"

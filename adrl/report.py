@@ -471,8 +471,8 @@ def hpo_statement(results: pd.DataFrame, transfer: dict | None) -> str:
         return out + (" — the default is the best trial." if transfer else ".")
     lo, hi = transfer["diff_ci"]
     return out + (f". Trained again and scored on the report's held-out days: tuned {transfer['tuned']:.1f} % against "
-                  f"default {transfer['default']:.1f} % (difference {transfer['diff']:.1f}, 95 % CI {lo:.1f} to "
-                  f"{hi:.1f}, paired t p = {transfer['p_value']:.2g}; {len(transfer['seeds'])} training seed).")
+                  f"default {transfer['default']:.1f} % (difference {transfer['diff']:.2f}, 95 % CI {lo:.2f} to "
+                  f"{hi:.2f}, paired t p = {transfer['p_value']:.2g}; {len(transfer['seeds'])} training seed).")
 
 # %% ../nbs/59_report.ipynb #7372a263
 def ipinyou_statement(table: pd.DataFrame) -> str:

@@ -17,7 +17,7 @@ import torch
 from .agents.controller import BIDDER_ACTS, BUDGET_ACTS, ControllerAgent
 from .agents.dqn import BiddingAgent
 from .agents.ppo import BudgetAgent
-from .baselines import Action, DualPolicy, Policy, dual_step, pooled_allocation
+from .baselines import Action, DualPolicy, Policy, dual_step, pacing_target, pooled_allocation
 from .config import (Config, ConfigError, atomic_write, from_dict, get_device, load_config, save_config, spawn_seeds,
                          to_dict)
 from .evaluate import evaluate as evaluate_policies
@@ -64,7 +64,7 @@ class MultiAgentPolicy(Policy):
         self.share = np.full((num_envs, self.C), 1.0 / self.C)     # the budget agent's last split
         self.spend = np.zeros((num_envs, self.C))
         self.budget_left = np.full(num_envs, cfg.initial_budget)
-        self.mu = np.full(num_envs, self.system.pacer[0])         # the dual pacer's price (bid_base = "dual")
+        self.mu = np.full(num_envs, self.system.pacer.mu0)        # the dual pacer's price (bid_base = "dual")
         self.slot = np.zeros(num_envs)                             # slots played today
         self.last = None
 
@@ -73,7 +73,7 @@ class MultiAgentPolicy(Policy):
         self.multiplier[mask] = self.system.initial_multiplier
         self.share[mask] = 1.0 / self.C
         self.spend[mask], self.budget_left[mask] = 0.0, self.cfg.initial_budget
-        self.mu[mask], self.slot[mask] = self.system.pacer[0], 0
+        self.mu[mask], self.slot[mask] = self.system.pacer.mu0, 0
 
     def augment(self, obs: np.ndarray) -> np.ndarray:
         "The agents' observation: the market's, plus each channel's multiplier (log, relative) and share in force."
@@ -109,16 +109,17 @@ class MultiAgentPolicy(Policy):
     def observe(self, step):
         cost = step.result.cost / MICROS
         if self.residual:   # chapter 20's dual descent, one step per slot
-            self.mu = dual_step(self.mu, self.system.pacer[1], cost.sum(1), self.budget_left, self.cfg.max_steps - self.slot)
+            pacer = self.system.pacer
+            target = pacing_target(self.budget_left, self.slot, self.cfg.max_steps, pacer.spend_curve)
+            self.mu = dual_step(self.mu, pacer.eta, cost.sum(1), target)
         self.slot += 1
         self.spend += cost
         self.budget_left = np.maximum(self.cfg.initial_budget - self.spend.sum(1), 0.0)
 
 # %% ../nbs/42_system.ipynb #f9d97f90
-def fit_pacer(cfg: Config, seed: int) -> tuple[float, float]:
-    "(μ₀, η) of the residual pacer, tuned like the dual baseline on the training days of `seed`."
-    dual = DualPolicy().fit(cfg.environment, seed)
-    return float(dual.mu0), float(dual.eta)
+def fit_pacer(cfg: Config, seed: int) -> DualPolicy:
+    "The residual pacer: μ₀, η (and its spend curve) fitted like the dual baseline on the training days of `seed`."
+    return DualPolicy(curve=cfg.agent.pacer_curve).fit(cfg.environment, seed)
 
 # %% ../nbs/42_system.ipynb #5310efcb
 def as_config(config) -> Config:
@@ -142,7 +143,7 @@ class ProductionMultiAgentSystem:
         self.market = Market(mc, num_envs=E, seed=seeds[0])
         self.initial_multiplier = cfg.agent.initial_bid / value_per_click(mc)
         self.residual = cfg.agent.bid_base == "dual"   # residual control: the bidder scales a pacer's bid
-        self.pacer = fit_pacer(cfg, seeds[5]) if self.residual else (0.0, 0.0)
+        self.pacer = fit_pacer(cfg, seeds[5]) if self.residual else DualPolicy(mu0=0.0, eta=0.0)   # none: μ stays 0
         obs_dim = self.market.obs_dim + 2 * C + self.residual      # + the pacer's price
         scale = mc.max_steps / mc.initial_budget
         self.bidder = BiddingAgent(obs_dim, C, len(bid_actions(cfg)), cfg.agent, self.device, seeds[1], scale)
