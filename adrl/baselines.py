@@ -15,9 +15,10 @@ from .market import MICROS, StepResult, bid_levels, bid_multipliers, value_per_c
 from .oracle import HindsightTracker, oracle_costs
 
 # %% auto #0
-__all__ = ['CURVE_BLOCK', 'BASELINES', 'Action', 'Policy', 'equal_split', 'RandomPolicy', 'FixedPolicy', 'GreedyPolicy',
-           'pooled_allocation', 'PooledPolicy', 'TruthfulPolicy', 'DayTotals', 'run_days', 'simulate', 'LinearPolicy',
-           'PIDPolicy', 'pacing_target', 'dual_step', 'optimal_spend_curve', 'DualPolicy', 'make_policy']
+__all__ = ['CURVE_FLOOR', 'CURVE_BLOCK', 'BASELINES', 'Action', 'Policy', 'equal_split', 'RandomPolicy', 'FixedPolicy',
+           'GreedyPolicy', 'pooled_allocation', 'PooledPolicy', 'TruthfulPolicy', 'DayTotals', 'run_days', 'simulate',
+           'LinearPolicy', 'PIDPolicy', 'pacing_target', 'dual_step', 'optimal_spend_curve', 'DualPolicy',
+           'make_policy']
 
 # %% ../nbs/20_baselines.ipynb #a814a240
 class Action(NamedTuple):
@@ -203,13 +204,18 @@ class PIDPolicy(PooledPolicy):
         return Action(np.repeat(m[:, None], self.C, 1), self.allocation())
 
 # %% ../nbs/20_baselines.ipynb #96fe6eb0
+CURVE_FLOOR = 0.1  # a curve never asks a slot for less than this fraction of the even share of what is left
+
 def pacing_target(budget_left, t, max_steps: int, curve: np.ndarray | None = None):
     "The spend target ρ of slot `t`: what is left spread evenly over the slots left, or by the spend `curve`'s shares."
     left = np.maximum(budget_left, 1e-9)
     if curve is None: return left / np.maximum(max_steps - np.asarray(t), 1)
     tail = np.cumsum(curve[::-1])[::-1]
     t = np.minimum(np.asarray(t, dtype=np.int64), max_steps - 1)
-    return left * curve[t] / np.maximum(tail[t], 1e-300)
+    share = curve[t] / np.maximum(tail[t], 1e-300)
+    # a slot the curve leaves (nearly) empty still gets a positive target, so μ's step stays finite; none left: all
+    share = np.where(tail[t] > 0, np.maximum(share, CURVE_FLOOR / (max_steps - t)), 1.0)
+    return left * share
 
 def dual_step(mu, eta: float, spend, target):
     "One dual-descent step of the pacing price μ: up when a slot spends more than its target ρ, down when less."
