@@ -263,11 +263,8 @@ class DualPolicy(PooledPolicy):
         self.mu = np.full(num_envs, 0.0 if self.mu0 is None else self.mu0)
     def act(self, obs, training=False):
         return Action(np.repeat((1 / (1 + self.mu))[:, None], self.C, 1), self.allocation())
-    def target(self, budget_left, t):
-        "This pacer's spend target for slot `t` with `budget_left` still to spend."
-        return pacing_target(budget_left, t, self.cfg.max_steps, self.spend_curve)
     def observe(self, step):
-        target = self.target(self.budget_left, self.t)   # before this slot's spend
+        target = pacing_target(self.budget_left, self.t, self.cfg.max_steps, self.spend_curve)   # before this slot's spend
         super().observe(step)
         self.mu = dual_step(self.mu, self.eta, step.result.cost.sum(1) / MICROS, target)
 

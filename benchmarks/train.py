@@ -4,9 +4,10 @@ Run: .venv/bin/python benchmarks/train.py [--config config.yaml] [-o key=value .
        [--baselines dual,pid,linear] [--out runs/bench]
 Prints `name: value` lines: % of optimum of the trained system and of the baselines on the same held-out days (mean and
 95 % CI), the significance of the difference to the best baseline (Welch, Holm over baselines), wall time and
-environment steps per second. `dual+curve` is a reference, not a baseline: chapter 20's dual pacer with the spend curve
-the system's own pacer uses, to show how much of the system's margin is that curve. The quality target of the system issue is >= 95 % of optimum and a significant margin
-over the best baseline; this script measures it, it does not assert it.
+environment steps per second. `dual+curve` is a reference, not a baseline: chapter 20's dual pacer with the spend
+curve the system's own pacer uses, to show how much of the system's margin is that curve. The quality target of the
+system issue is >= 95 % of optimum and a significant margin over the best baseline; this script measures it, it does
+not assert it.
 """
 import argparse
 import time
