@@ -19,7 +19,28 @@ import torch
 from .config import MonitoringConfig, atomic_write
 
 # %% auto #0
-__all__ = ['DISCRETE_ENTROPIES', 'MetricsLog', 'Alert', 'Monitor', 'AlertLog', 'NonFiniteError', 'check_finite', 'dashboard']
+__all__ = ['METRIC_COLUMNS', 'PACING_COLUMNS', 'ALERT_RULES', 'DISCRETE_ENTROPIES', 'is_grad_norm', 'MetricsLog', 'Alert',
+           'Monitor', 'AlertLog', 'NonFiniteError', 'check_finite', 'dashboard']
+
+# %% ../nbs/40_monitoring.ipynb #3e8d128d
+METRIC_COLUMNS: tuple[str, ...] = (
+    "episode", "env_steps", "wall_time",
+    "train/reward", "train/conversions", "train/clicks", "train/wins", "train/auctions", "train/cost", "train/value",
+    "train/roi", "train/win_rate", "train/budget_used",
+    "losses/bidder_td", "losses/budget_policy", "losses/budget_value",
+    "losses/controller_policy", "losses/controller_value",
+    "charts/epsilon", "charts/bidder_q_mean", "charts/budget_entropy", "charts/controller_entropy",
+    "charts/bidder_grad_norm", "charts/budget_grad_norm", "charts/controller_grad_norm",
+    "charts/budget_approx_kl", "charts/budget_clipfrac",
+    "eval/reward", "eval/pct_optimum", "eval/pct_optimum_low", "eval/pct_optimum_high",
+)  # the columns of metrics.csv the analytics rely on, in order; all but `episode` may be absent from a run
+PACING_COLUMNS: tuple[str, ...] = ("episode", "day", "slot", "channel", "auctions", "wins", "cost", "value",
+                                   "price_index", "budget_left")  # the columns of pacing.csv
+ALERT_RULES: tuple[str, ...] = ("min_reward", "max_loss", "min_entropy", "max_gradient_norm", "min_win_rate", "nan")
+
+def is_grad_norm(name: str) -> bool:
+    "Is `name` an agent's gradient norm (`charts/{agent}_grad_norm`)?"
+    return name.startswith("charts/") and name.endswith("_grad_norm")
 
 # %% ../nbs/40_monitoring.ipynb #f37036a0
 class MetricsLog:
@@ -94,7 +115,7 @@ class Monitor:
             if k == "train/reward" and v < c.min_reward: fire("min_reward", k, v, c.min_reward, "below")
             if k.startswith("losses/") and v > c.max_loss: fire("max_loss", k, v, c.max_loss, "above")
             if k in DISCRETE_ENTROPIES and v < c.min_entropy: fire("min_entropy", k, v, c.min_entropy, "below")
-            if k.startswith("charts/grad_norm") and v > c.max_gradient_norm:
+            if is_grad_norm(k) and v > c.max_gradient_norm:
                 fire("max_gradient_norm", k, v, c.max_gradient_norm, "above")
             if k == "train/win_rate" and v < c.min_win_rate: fire("min_win_rate", k, v, c.min_win_rate, "below")
         return alerts
@@ -140,13 +161,13 @@ def dashboard(metrics: pd.DataFrame, alerts: list[Alert] | None = None, path: st
     import seaborn as sns
     sns.set_theme(style="whitegrid", context="notebook")
     panels = [("train/reward", "reward per day"), ("eval/pct_optimum", "% of hindsight optimum (held out)"),
-              ("losses/", "losses"), ("entropy", "entropies and epsilon"), ("charts/grad_norm", "gradient norms"),
+              ("losses/", "losses"), ("entropy", "entropies and epsilon"), ("grad_norm", "gradient norms"),
               ("train/win_rate", "win rate")]
     fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
     for ax, (key, title) in zip(axes.flat, panels):
         cols = [c for c in metrics.columns if (c == key or (key.endswith("/") and c.startswith(key))
                 or (key == "entropy" and ("entropy" in c or c == "charts/epsilon"))
-                or (key == "charts/grad_norm" and c.startswith(key)))]
+                or (key == "grad_norm" and is_grad_norm(c)))]
         for c in cols:
             d = metrics[["episode", c]].dropna()
             if len(d): sns.lineplot(d, x="episode", y=c, ax=ax, label=c.split("/")[-1])
@@ -155,8 +176,11 @@ def dashboard(metrics: pd.DataFrame, alerts: list[Alert] | None = None, path: st
             ax.fill_between(d.episode, d["eval/pct_optimum_low"], d["eval/pct_optimum_high"], alpha=0.25)
         for a in alerts or []:
             if any(a.metric == c for c in cols): ax.axvline(a.episode, color="red", alpha=0.3, lw=1)
-        ax.set_title(title); ax.set_ylabel("")
+        ax.set_title(title)
+        ax.set_ylabel("")
         if ax.get_legend() is not None: ax.legend(fontsize=7)
     fig.tight_layout()
-    if path is not None: fig.savefig(path, dpi=110); plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
     return fig

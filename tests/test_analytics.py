@@ -27,7 +27,8 @@ def runs(tmp_path_factory):
 
 
 def test_offline_report_on_a_real_run(runs):
-    from adrl.analytics import OFFLINE_LABEL, analyze_run
+    from adrl.analytics import analyze_run
+    from adrl.diagnostics import OFFLINE_LABEL
     healthy, _ = runs
     rep = analyze_run(healthy, llm=False)
     assert rep.mode == "offline"

@@ -1,21 +1,20 @@
 """The market and the oracle: calibration over many seeds, API conformance, vectorised == reference, determinism."""
-import dataclasses
 import warnings
 
 import numpy as np
 import pytest
 
-from adrl.baselines import FixedPolicy, LinearPolicy, TruthfulPolicy, run_days
+from adrl.baselines import FixedPolicy, TruthfulPolicy, run_days
 from adrl.config import MarketConfig, make_rng
-from adrl.market import AdAuctionEnv, SyntheticSource, bid_multipliers, check_against_reference, parallel_env
+from adrl.market import (AdAuctionEnv, SyntheticSource, bid_multipliers, check_against_reference, parallel_env,
+                         scale_traffic)
 from adrl.oracle import HindsightTracker, knapsack, linear_in_hindsight, oracle_costs
 
 CFG = MarketConfig()
 
 
 def small(**kw):
-    return MarketConfig(max_steps=12, initial_budget=150.0,
-                        channels=tuple(dataclasses.replace(c, volume=c.volume / 40) for c in CFG.channels), **kw)
+    return scale_traffic(MarketConfig(max_steps=12, initial_budget=150.0, **kw), 1 / 40)
 
 
 @pytest.mark.parametrize("auction", ["second_price", "first_price"])
@@ -90,8 +89,10 @@ def test_calibration_allocation_matters():
     for t in range(CFG.max_steps):
         s = src.draw(rng, np.full(100, t))
         keep = s.value.astype(np.float64) > oracle_costs(s, CFG)
-        vals.append(s.value[keep].astype(np.float64)); costs.append(oracle_costs(s, CFG)[keep])
-        envs.append(s.env[keep]); chans.append(s.channel[keep])
+        vals.append(s.value[keep].astype(np.float64))
+        costs.append(oracle_costs(s, CFG)[keep])
+        envs.append(s.env[keep])
+        chans.append(s.channel[keep])
     v, c, e, ch = map(np.concatenate, (vals, costs, envs, chans))
     far = 0
     for day in range(100):
@@ -111,7 +112,9 @@ def test_bid_levels_express_the_best_linear_bid():
     vals, costs, envs = [], [], []
     for t in range(CFG.max_steps):
         s = src.draw(rng, np.full(10, t))
-        vals.append(s.value.astype(np.float64)); costs.append(oracle_costs(s, CFG)); envs.append(s.env)
+        vals.append(s.value.astype(np.float64))
+        costs.append(oracle_costs(s, CFG))
+        envs.append(s.env)
     v, c, e = map(np.concatenate, (vals, costs, envs))
     for day in range(10):
         lin = linear_in_hindsight(v[e == day], c[e == day], CFG.initial_budget)

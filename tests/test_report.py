@@ -4,10 +4,11 @@ import json
 import pandas as pd
 import pytest
 
-from adrl.report import (NOTEBOOK, PRESETS, REPORT_FILES, ParameterError, ReportError, check_parameters,
+from adrl.report import (NOTEBOOK, PRESETS, REPORT_FILES, SECTIONS, ParameterError, ReportError, check_parameters,
                          report_files, run_report, source_template_path, template_in_sync, template_parameters)
 
 # the smoke preset (the template's defaults) made smaller still; values as strings, as the command line gives them
+# (a list parameter as comma-separated items)
 TINY = {"episodes": "4", "agents": "random,fixed,dual,oracle", "max_steps": "10", "initial_budget": "100",
         "traffic_scale": "0.1", "seed": "3"}
 
@@ -44,6 +45,10 @@ def test_metrics_are_explicit(two_runs):
     assert list(doc["parameters"]) == [k for k in declared if k != "out_dir"]
     assert doc["parameters"]["episodes"] == 4 and doc["parameters"]["initial_budget"] == 100.0
     assert doc["parameters"]["alpha"] == declared["alpha"]["default"]
+    # list parameters are lists: the command line's "a,b" split, the defaults' lists as they are
+    assert doc["parameters"]["agents"] == ["random", "fixed", "dual", "oracle"]
+    assert doc["parameters"]["train_seeds"] == [0, 1, 2, 3, 4] and doc["parameters"]["ablations"] == []
+    assert doc["parameters"]["ab_test"] == ["fixed", "best"]
     assert doc["episodes"] == 4 and doc["market"]["max_steps"] == 10
     assert list(doc["agents"]) == ["random", "fixed", "dual", "oracle"]
     for agent, metrics in doc["agents"].items():
@@ -51,9 +56,12 @@ def test_metrics_are_explicit(two_runs):
         assert metrics["pct_optimum"]["ci_low"] <= metrics["pct_optimum"]["mean"] <= metrics["pct_optimum"]["ci_high"]
     assert doc["agents"]["oracle"]["pct_optimum"]["mean"] == 100.0
     best = doc["best_baseline"]
-    assert best in ("random", "fixed", "dual") and set(doc["pairwise"]["comparisons"]) == {"random", "fixed", "dual"} - {best}
+    assert (best in ("random", "fixed", "dual")
+            and set(doc["pairwise"]["comparisons"]) == {"random", "fixed", "dual"} - {best})
     assert "not_built" not in doc and "adrl_version" in doc
     assert doc["ablations"] is None and doc["hpo"] is None and doc["ipinyou"] is None   # not run in the smoke preset
+    blocks = [s.name for s in SECTIONS if s.metrics is not None]   # one block per section, in SECTIONS' order, last
+    assert blocks == ["ablations", "ab_test", "hpo", "ipinyou"] and list(doc)[-len(blocks):] == blocks
     assert (doc["ab_test"]["name_a"], doc["ab_test"]["name_b"]) == ("fixed", best)
 
 
@@ -103,7 +111,27 @@ def test_failing_cell_keeps_the_partial_notebook(tmp_path):
 def test_presets_name_real_parameters():
     assert set(PRESETS) == {"smoke", "quick", "default"} and PRESETS["smoke"] == {}
     for preset in PRESETS.values():
-        check_parameters(preset)
+        assert check_parameters(preset) == preset          # already typed: lists are lists
+    assert PRESETS["default"]["ablations"] == ["all"] and PRESETS["default"]["ab_test"] == ["system", "best"]
+
+
+def test_list_parameter_refused_before_running(tmp_path):
+    with pytest.raises(ParameterError, match=r"parameter 'train_seeds': expected list\[int\]"):
+        run_report({"train_seeds": "0,one"}, out_root=tmp_path, progress=False)
+    with pytest.raises(ParameterError, match=r"ab_test: \['dual'\] must name two arms"):
+        run_report({"ab_test": ["dual"]}, out_root=tmp_path, progress=False)
+    with pytest.raises(ParameterError, match="ablations: ablation 'no per' is unknown"):
+        run_report({"train_episodes": 2, "ablations": "no per"}, out_root=tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sections_parameters_are_the_templates():
+    owned = [p for s in SECTIONS for p in s.params]
+    assert len(owned) == len(set(owned)) and set(owned) <= set(template_parameters())
+    if source_template_path().exists():   # the template's code names no parameter list by hand
+        template = json.loads(source_template_path().read_text(encoding="utf-8"))
+        code = "".join("".join(c["source"]) for c in template["cells"][2:] if c["cell_type"] == "code")
+        assert "params = dict(" not in code and "report_parameters(globals())" in code
 
 
 def test_shipped_template_matches_its_source():
@@ -115,8 +143,8 @@ def test_shipped_template_matches_its_source():
 # every section at once: the system trained with two seeds (two worker processes), two ablations, the trained system
 # against the best baseline, and a two-trial search; sizes that teach nothing, so only the plumbing is checked
 TRAINED = {**TINY, "train_episodes": "8", "train_seeds": "0,1", "workers": "2", "ablations": "no PER,no controller",
-           "ablation_seeds": "0,1", "ab_test": "system,best", "hpo_trials": "2", "hpo_episodes": "4", "hpo_eval_days": "3",
-           "real_data": "true", "ipinyou_episodes": "32"}
+           "ablation_seeds": "0,1", "ab_test": "system,best", "hpo_trials": "2", "hpo_episodes": "4",
+           "hpo_eval_days": "3", "real_data": "true", "ipinyou_episodes": "32"}
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +172,11 @@ def test_every_section_with_a_trained_system(trained_runs):
     assert set(expected) <= {p.name for p in run.iterdir()}
     doc = json.loads((run / "metrics.json").read_text())
     assert "system" in doc["agents"]
+    assert doc["parameters"]["ablations"] == ["no PER", "no controller"] and doc["parameters"]["train_seeds"] == [0, 1]
     rows = {(r["algorithm"], r["source"]): r for r in doc["ipinyou"]["rows"]}
     assert rows[("Mcpc", "ours")]["clicks"] == rows[("Mcpc", "Cai et al. 2017 (quoted)")]["clicks"] == 48
-    assert 0 < rows[("system", "ours")]["pct_optimum"] <= 100          # the system trained for the campaign, played once
+    # the system trained for the campaign, played once
+    assert 0 < rows[("system", "ours")]["pct_optimum"] <= 100
     assert doc["ipinyou"]["notes"]["system"].startswith("trained on 32 simulated episodes; validation (200 simulated")
     abl = doc["ablations"]["ablations"]
     assert list(abl) == ["no PER", "no controller"] and all(a["seeds"] == 2 and a["days"] == 4 for a in abl.values())

@@ -27,12 +27,10 @@ TINY = [
 
 def tiny_config(tmp_path: Path) -> Path:
     """config.yaml for the tiny market (channel volumes scaled down)."""
-    import dataclasses
-
     from adrl.config import save_config
+    from adrl.market import scale_traffic
     cfg = override(Config(), TINY)
-    cfg = dataclasses.replace(cfg, environment=dataclasses.replace(
-        cfg.environment, channels=tuple(dataclasses.replace(c, volume=c.volume / 20) for c in cfg.environment.channels)))
+    cfg = scale_traffic(cfg, 1 / 20)
     return save_config(cfg, tmp_path / "tiny.yaml")
 
 
@@ -127,8 +125,58 @@ def test_registry_holds_the_best_version(tmp_path):
     system.train(num_episodes=24, run_dir=run)
     reg = ModelRegistry(run)
     best = reg.entry("best")
-    assert best["metrics"]["eval/pct_optimum"] == max(e["metrics"]["eval/pct_optimum"] for e in reg.entries)
+    assert best["metrics"]["val/pct_optimum"] == max(e["metrics"]["val/pct_optimum"] for e in reg.entries)
     state, cfg, _ = reg.load("best")
     restored = ProductionMultiAgentSystem(cfg)
     restored.load_state_dict(state)
     assert np.isfinite(restored.evaluate(5))
+
+
+# the bidder alone (no pacer) on the tiny market: validation improves several times in 40 days
+LEARNING = {"experiment.eval_frequency": 4, "agent.bid_base": "fixed", "experiment.num_val_episodes": 4}
+
+
+def test_three_versions_in_one_run_each_loads(tmp_path):
+    from adrl.registry import ModelRegistry
+    run = tmp_path / "run"
+    tiny_system(tmp_path, **LEARNING).train(num_episodes=40, run_dir=run)
+    reg = ModelRegistry(run)
+    assert len(reg.entries) >= 3, reg.list()
+    files = [e["checkpoint"] for e in reg.entries]
+    assert len(set(files)) == len(files)                       # a file of its own per version
+    for e in reg.entries:
+        state, _, _ = reg.load(e["version"])                   # checksum verified
+        assert state["counters"]["episode"] == e["episode"]
+        assert state["counters"]["best_score"] == e["metrics"]["val/pct_optimum"]
+
+
+KILL_WHILE_REPLACING_BEST = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[2])
+import adrl.config
+from test_system import LEARNING, tiny_system
+from pathlib import Path
+real_fsync = adrl.config.os.fsync
+def fsync(fd):
+    name = os.readlink(f"/proc/self/fd/{fd}")
+    if ".best.pt." in name and (Path(sys.argv[1]) / "checkpoints" / "best.pt").exists():
+        os.kill(os.getpid(), signal.SIGKILL)                   # the new best.pt is written, not yet renamed
+    real_fsync(fd)
+adrl.config.os.fsync = fsync
+tiny_system(Path(sys.argv[1]).parent, **LEARNING).train(num_episodes=40, run_dir=sys.argv[1])
+"""
+
+
+def test_killed_while_replacing_best_pt_keeps_it_intact(tmp_path):
+    from adrl.registry import ModelRegistry, load_checkpoint
+    run = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-c", KILL_WHILE_REPLACING_BEST, str(run), str(Path(__file__).parent)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    reg = ModelRegistry(run)
+    entry = reg.entry("latest")
+    state = load_checkpoint(run / "checkpoints" / "best.pt", entry["sha256"])   # the previous best, intact
+    assert state["counters"]["episode"] == entry["episode"]
+    system = ProductionMultiAgentSystem.from_checkpoint(run / "checkpoints" / "last.pt")   # and the run resumes
+    system.train(num_episodes=40, run_dir=run, resume=True)
+    assert len(ModelRegistry(run).entries) >= 2
