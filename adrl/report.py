@@ -38,6 +38,7 @@ from .experiments import ExperimentResult, format_summary, learning_curves, run_
 from .hpo import HyperparameterOptimizer, sqlite_url
 from .ipinyou import C0, PUBLISHED_SOURCE, format_ipinyou_table, ipinyou_table
 from .ipinyou_system import SystemTraining, ipinyou_bidders
+from .run_folder import RunDir
 from .stats import compare_all
 
 # %% auto #0
@@ -437,7 +438,7 @@ def ab_variant(arm: str, df: pd.DataFrame, exp_dir: str | Path | None = None):
         from adrl.system import ProductionMultiAgentSystem
         run = first_run(exp_dir)
         return f"system ({run.name.split('-')[-1].replace('seed', 'seed ')})", \
-            ProductionMultiAgentSystem.from_checkpoint(run / "checkpoints" / "last.pt")
+            ProductionMultiAgentSystem.from_checkpoint(RunDir(run).last)
     return arm, arm
 
 def run_ab(arms: tuple[str, ...], df: pd.DataFrame, cfg: MarketConfig, exp_dir: str | Path | None = None,
