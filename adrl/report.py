@@ -38,6 +38,7 @@ from .experiments import ExperimentResult, format_summary, learning_curves, run_
 from .hpo import HyperparameterOptimizer, sqlite_url
 from .ipinyou import C0, PUBLISHED_SOURCE, format_ipinyou_table, ipinyou_table
 from .ipinyou_system import SystemTraining, ipinyou_bidders
+from .market import scale_traffic
 from .run_folder import RunDir
 from .stats import compare_all
 
@@ -198,8 +199,7 @@ def report_market(max_steps: int, initial_budget: float, traffic_scale: float = 
     if not isinstance(extra, dict):
         raise ValueError(f"market: {fields!r} must be a YAML mapping, e.g. {{auction: first_price}}")
     cfg = from_dict(MarketConfig, {**extra, "max_steps": max_steps, "initial_budget": initial_budget})
-    return dataclasses.replace(cfg, channels=tuple(dataclasses.replace(c, volume=c.volume * traffic_scale)
-                                                   for c in cfg.channels))
+    return scale_traffic(cfg, traffic_scale)
 
 def check_agents(names: list[str]) -> list[str]:
     "The agents to evaluate, checked: baselines and `oracle`, each once, at least one baseline."

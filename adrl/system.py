@@ -13,8 +13,8 @@ import pandas as pd
 import torch
 from fastcore.basics import patch
 
-from .agents.base import (ADJUST_FACTORS, Agent, Decision, Transition, bid_actions, build_agents,  # noqa: F401
-                              next_multiplier, seed_streams_needed)
+from .agents.base import (ADJUST_FACTORS, SYSTEM_STREAMS, Agent, Decision, Transition,  # noqa: F401
+                              bid_actions, build_agents, next_multiplier, seed_streams_needed)
 from .baselines import Action, DualPolicy, Policy, dual_step, pacing_target, pooled_allocation
 from .config import Config, ConfigError, from_dict, get_device, load_config, spawn_seeds, to_dict
 from .evaluate import evaluate as evaluate_policies
@@ -126,13 +126,14 @@ class ProductionMultiAgentSystem:
         mc, ec = cfg.environment, cfg.experiment
         self.device = get_device(cfg.device)
         if cfg.threads > 0: torch.set_num_threads(cfg.threads)   # process-wide: small networks are fastest on one
-        seeds = spawn_seeds(ec.random_seed, seed_streams_needed())   # 0 market, 1-3 agents, 4 held-out, 5 pacer, 6 val
-        self.eval_seed, self.val_seed = seeds[4], seeds[6]
+        seeds = spawn_seeds(ec.random_seed, seed_streams_needed())   # the system's streams and its agents' (ch. 35)
+        own = {k: seeds[i] for k, i in SYSTEM_STREAMS.items()}
+        self.eval_seed, self.val_seed = own["held_out"], own["validation"]
         E, C = ec.num_envs, len(mc.channels)
-        self.market = Market(mc, num_envs=E, seed=seeds[0])
+        self.market = Market(mc, num_envs=E, seed=own["market"])
         self.initial_multiplier = cfg.agent.initial_bid / value_per_click(mc)
         self.residual = cfg.agent.bid_base == "dual"   # residual control: the bidder scales a pacer's bid
-        self.pacer = fit_pacer(cfg, seeds[5]) if self.residual else DualPolicy(mu0=0.0, eta=0.0)   # none: μ stays 0
+        self.pacer = fit_pacer(cfg, own["pacer"]) if self.residual else DualPolicy(mu0=0.0, eta=0.0)   # none: μ stays 0
         obs_dim = self.market.obs_dim + 2 * C + self.residual      # + the pacer's price
         self.agents: dict[str, Agent] = build_agents(cfg, seeds, obs_dim, C, self.device,
                                                      reward_scale=mc.max_steps / mc.initial_budget)

@@ -19,9 +19,9 @@ from ..config import Config, ConfigError
 from ..market import CONTROLLER_MODES, bid_multipliers
 
 # %% auto #0
-__all__ = ['BOTH', 'ADJUST_FACTORS', 'AGENT_KINDS', 'Transition', 'Agent', 'Decision', 'bid_actions', 'next_multiplier',
-           'AgentContext', 'AgentKind', 'register_agent', 'agent_names', 'build_agents', 'seed_streams_needed',
-           'RuleAgent']
+__all__ = ['BOTH', 'ADJUST_FACTORS', 'AGENT_KINDS', 'SYSTEM_STREAMS', 'Transition', 'Agent', 'Decision', 'bid_actions',
+           'next_multiplier', 'AgentContext', 'AgentKind', 'register_agent', 'agent_names', 'build_agents',
+           'seed_streams_needed', 'RuleAgent']
 
 # %% ../../nbs/35_agents.ipynb #a35a6071
 class Transition(NamedTuple):
@@ -94,13 +94,15 @@ class AgentKind(NamedTuple):
     switch: str | None  # AgentConfig flag that leaves it out when False (an ablation), or None
 
 AGENT_KINDS: dict[str, AgentKind] = {}
+SYSTEM_STREAMS = {"market": 0, "held_out": 4, "pacer": 5, "validation": 6}  # the system's own children of the seed
 
 def register_agent(name: str, stream: int, switch: str | None = None) -> Callable[[type], type]:
     "Class decorator: make `name` usable in `agent.agents`, seeded from child `stream` of the run's seed."
     def add(cls: type) -> type:
         taken = {k.stream: n for n, k in AGENT_KINDS.items() if n != name}
         if stream in taken: raise ValueError(f"agent {name!r}: seed stream {stream} is taken by {taken[stream]!r}")
-        if stream in (0, 4, 5, 6): raise ValueError(f"agent {name!r}: seed stream {stream} is the system's own")
+        if stream in SYSTEM_STREAMS.values():
+            raise ValueError(f"agent {name!r}: seed stream {stream} is the system's own")
         AGENT_KINDS[name] = AgentKind(cls, int(stream), switch)
         return cls
     return add
@@ -124,7 +126,7 @@ def build_agents(cfg: Config, seeds: list[int], obs_dim: int, num_channels: int,
 
 def seed_streams_needed() -> int:
     "How many children of experiment.random_seed the registered agents use."
-    return max(7, 1 + max((k.stream for k in AGENT_KINDS.values()), default=0))
+    return 1 + max([*SYSTEM_STREAMS.values(), *(k.stream for k in AGENT_KINDS.values())])
 
 # %% ../../nbs/35_agents.ipynb #56907e79
 @patch(cls_method=True)
