@@ -19,7 +19,7 @@ import pandas as pd
 
 from .analytics import AGENTS, PING, TASKS
 from .config import Config, MonitoringConfig, override, save_config
-from .monitoring import DISCRETE_ENTROPIES, METRIC_COLUMNS, is_grad_norm
+from .monitoring import DISCRETE_ENTROPIES, EVAL_SCORE, METRIC_COLUMNS, is_grad_norm
 
 # %% auto #0
 __all__ = ['SYNTHETIC_KINDS', 'make_synthetic_run', 'observations', 'crew_script', 'OpenAIStub']
@@ -89,7 +89,7 @@ def _synthetic_metrics(kind: str, rng: np.random.Generator, episodes: int, eval_
          "charts/budget_clipfrac": np.clip(0.1 + noise(0.02), 0, 1)}
     is_eval = ep % eval_every == 0
     pct = np.clip(c["pct"] + noise(1), 0, 100)
-    for col, values in (("eval/reward", c["reward"] + noise(5)), ("eval/pct_optimum", pct),
+    for col, values in (("eval/reward", c["reward"] + noise(5)), (EVAL_SCORE, pct),
                         ("eval/pct_optimum_low", np.maximum(pct - 3, 0)),
                         ("eval/pct_optimum_high", np.minimum(pct + 3, 100))):
         m[col] = np.where(is_eval, values, np.nan)
@@ -190,7 +190,7 @@ def make_synthetic_run(
     env = cfg.environment
     metrics = _synthetic_metrics(kind, rng, episodes, eval_every, max_steps, env.initial_budget, env.conversion_value)
     metrics.to_csv(path / "metrics.csv", index=False, float_format="%.6g")
-    eval_episodes = metrics["episode"][metrics["eval/pct_optimum"].notna()].to_numpy()
+    eval_episodes = metrics["episode"][metrics[EVAL_SCORE].notna()].to_numpy()
     pacing = _synthetic_pacing(kind, rng, eval_episodes, episodes, eval_days, max_steps, env.initial_budget)
     pacing.to_csv(path / "pacing.csv", index=False, float_format="%.6g")
     (path / "alerts.json").write_text(json.dumps(_synthetic_alerts(metrics, cfg.monitoring), indent=1) + "\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import ChannelConfig, MarketConfig, make_rng
+from .config import ChannelConfig, MarketConfig, check_number, make_rng
 from .market import MICROS, Slot, SyntheticSource, arrival_order, scale_traffic, segment_starts, to_micros
 
 # %% auto #0
@@ -153,8 +153,7 @@ def load_log(path, max_steps: int | None = None, channels: Sequence[str] | None 
     "Read and validate an auction log (CSV or Parquet, one row per opportunity); errors name the row and column."
     path = Path(path)
     file = path.name
-    if not (np.isfinite(price_scale) and price_scale > 0):
-        raise ValueError(f"price_scale: {price_scale!r} is out of range: must be a finite number > 0")
+    check_number("price_scale", price_scale, gt=0)
     df = _read_table(path, rename)
     for c in REQUIRED_COLUMNS + (("click",) if "conversion" in df else ()):
         if c not in df:

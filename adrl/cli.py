@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import ConfigError, load_config, to_dict
+from .config import ConfigError, check_number, load_config, to_dict
 
 # %% auto #0
 __all__ = ['COMMANDS', 'UsageError', 'command', 'check_writable', 'build_parser', 'main', 'run_cli']
@@ -78,7 +78,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if unknown or not agents:
         raise UsageError(f"--agents: unknown agent(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
                          f"choose from {', '.join(list(BASELINES) + ['oracle'])}")
-    if args.episodes < 1: raise UsageError(f"--episodes: {args.episodes} is out of range: must be >= 1")
+    check_number("--episodes", args.episodes, int, ge=1)
     out = check_writable(args.out) if args.out else None
     seed = cfg.experiment.random_seed if args.seed is None else args.seed
     df = evaluate(agents, cfg.environment, episodes=args.episodes, seed=seed, progress=sys.stderr.isatty())
@@ -105,8 +105,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from adrl.run_folder import RunDir
     from adrl.system import ProductionMultiAgentSystem
     overrides = list(args.override) + ([f"experiment.random_seed={args.seed}"] if args.seed is not None else [])
-    if args.episodes is not None and args.episodes < 1:
-        raise UsageError(f"--episodes: {args.episodes} is out of range: must be >= 1")
+    if args.episodes is not None: check_number("--episodes", args.episodes, int, ge=1)
     out = Path(args.out)
     if out.exists() and not out.is_dir(): raise UsageError(f"--out {args.out}: is a file")
     try:
@@ -160,9 +159,8 @@ def _benchmark_arguments(p: argparse.ArgumentParser) -> None:
 def _run_benchmark(args: argparse.Namespace) -> int:
     from adrl.ipinyou import print_ipinyou_table
     from adrl.ipinyou_system import SystemTraining, ipinyou_bidders
-    if not 0 < args.c0 <= 1: raise UsageError(f"--c0: {args.c0} is out of range: must be > 0 and <= 1")
-    if args.system_episodes < 0:
-        raise UsageError(f"--system-episodes: {args.system_episodes} is out of range: must be >= 0")
+    check_number("--c0", args.c0, gt=0, le=1)
+    check_number("--system-episodes", args.system_episodes, int, ge=0)
     training = SystemTraining(episodes=args.system_episodes) if args.system_episodes else None
     try: print_ipinyou_table(args.data, c0=args.c0, seed=args.seed, bidders=ipinyou_bidders(args.c0, training=training))
     except (OSError, ValueError) as err: raise UsageError(str(err)) from None

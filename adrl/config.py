@@ -9,9 +9,10 @@ import difflib
 import math
 import operator
 import os
+import platform
 import re
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,10 +21,11 @@ import torch
 import yaml
 
 # %% auto #0
-__all__ = ['OFFLINE_ENV', 'CHANNEL_PRESETS', 'set_offline_defaults', 'ConfigError', 'param', 'check_number', 'validate',
-           'ChannelConfig', 'MarketConfig', 'AgentConfig', 'ExperimentConfig', 'MonitoringConfig', 'Config',
-           'from_dict', 'to_dict', 'load_yaml', 'override', 'load_config', 'atomic_write', 'save_config', 'make_rng',
-           'spawn_seeds', 'torch_generator', 'seed_torch', 'get_device']
+__all__ = ['OFFLINE_ENV', 'PINNED_CPU_KERNELS', 'CHANNEL_PRESETS', 'set_offline_defaults', 'pin_cpu_kernels', 'cpu_kernels',
+           'ConfigError', 'param', 'check_number', 'validate', 'ChannelConfig', 'MarketConfig', 'AgentConfig',
+           'ExperimentConfig', 'MonitoringConfig', 'ArenaConfig', 'arena_preset', 'Config', 'from_dict', 'to_dict',
+           'load_yaml', 'override', 'load_config', 'atomic_write', 'save_config', 'make_rng', 'spawn_seeds',
+           'torch_generator', 'seed_torch', 'get_device']
 
 # %% ../nbs/00_config.ipynb #830162a0
 OFFLINE_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false"}
@@ -34,6 +36,25 @@ def set_offline_defaults(environ: typing.MutableMapping[str, str] = os.environ) 
     environ.setdefault("CREWAI_STORAGE_DIR", str(Path.home() / ".cache" / "adrl" / "crewai"))
 
 set_offline_defaults()
+
+# %% ../nbs/00_config.ipynb #f97256fc
+PINNED_CPU_KERNELS = "avx2"  # the instruction set adrl's numbers are computed with on x86 (ATEN_CPU_CAPABILITY)
+
+def _has_avx2() -> bool:
+    "Does this x86 CPU support AVX2 (Linux's /proc/cpuinfo; elsewhere assumed, as on every x86-64 CPU since 2015)?"
+    try: return " avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError: return True
+
+def pin_cpu_kernels(environ: typing.MutableMapping[str, str] = os.environ, machine: str | None = None) -> None:
+    "Pin PyTorch's CPU kernels to AVX2 on x86 CPUs that have it, unless ATEN_CPU_CAPABILITY is already set."
+    machine = (machine or platform.machine()).lower()
+    if machine in ("x86_64", "amd64") and _has_avx2(): environ.setdefault("ATEN_CPU_CAPABILITY", PINNED_CPU_KERNELS)
+
+def cpu_kernels() -> str:
+    "The CPU kernels PyTorch uses in this process (e.g. 'AVX2'); asking fixes the choice for the process."
+    return torch.backends.cpu.get_cpu_capability()
+
+pin_cpu_kernels()
 
 # %% ../nbs/00_config.ipynb #75141835
 class ConfigError(ValueError):
@@ -299,14 +320,100 @@ class MonitoringConfig:
     min_win_rate: float = param(0.1, ge=0, le=1)  # alert when the auction win rate falls below this
     def __post_init__(self): validate(self)
 
+# %% ../nbs/00_config.ipynb #c9a588f8
+def _floats(name: str, value: Any) -> tuple[float, ...]:
+    "A list of finite numbers as a tuple of floats, else a ConfigError naming the field."
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ConfigError(name, f"{value!r} must be a list of numbers")
+    return tuple(check_number(f"{name}[{i}]", v, detail=True) for i, v in enumerate(value))
+
+@dataclass(frozen=True)
+class ArenaConfig:
+    "The arena: advertisers with budgets and CPA targets bidding in the same slot auctions (chapter 14)."
+    num_advertisers: int = param(48, ge=2, le=4096)  # advertisers (seats) in every auction
+    num_categories: int = param(6, ge=1)  # advertiser i is in category i % num_categories
+    num_steps: int = param(48, ge=1, le=1440)  # decision steps in a day
+    impressions_per_day: int = param(10_000, ge=1)  # impressions (auctions) in a day, the same every day
+    num_slots: int = param(3, ge=1)  # ad slots per impression (at most num_advertisers)
+    exposure: tuple = param((1.0, 0.8, 0.6))  # probability that slot k is seen: num_slots entries, non-increasing
+    auction: str = param("gsp", choices=("gsp", "first_price"))  # gsp pays the next bid (1 slot: second price)
+    reserve_price: float = param(0.0, ge=0)  # lowest eligible bid and lowest price, per impression
+    num_channels: int = param(3, ge=1, le=64)  # traffic channels
+    channel_share: tuple = param((0.5, 0.3, 0.2))  # share of the day's impressions per channel (sums to 1)
+    diurnal_amplitude: tuple = param((0.5, 0.3, 0.6))  # per channel: traffic swing over the day, each in [0, 1)
+    diurnal_peak: tuple = param((0.55, 0.45, 0.8))  # per channel: time of the traffic peak, fraction of the day
+    budget_median: float = param(100.0, gt=0)  # median daily budget
+    budget_spread: float = param(0.5, ge=0, le=3)  # log-normal sigma of budgets across advertisers
+    target_cpa_median: float = param(10.0, gt=0)  # median target cost per conversion
+    target_cpa_spread: float = param(0.3, ge=0, le=3)  # log-normal sigma of target CPAs
+    profit_share: float = param(0.0, ge=0, le=1)  # chance that an advertiser has no CPA target (maximises profit)
+    value_median: float = param(10.0, gt=0)  # median value of one conversion to its advertiser
+    value_spread: float = param(0.3, ge=0, le=3)  # log-normal sigma of values per conversion
+    base_cvr: float = param(0.01, gt=0, lt=1)  # median true conversion probability of an exposed impression
+    quality_spread: float = param(0.8, ge=0, le=3)  # log-normal sigma of an impression's quality (shared by all)
+    affinity_spread: float = param(0.5, ge=0, le=3)  # log-normal sigma of an impression's appeal to a category
+    pair_noise: float = param(0.3, ge=0, le=3)  # log-normal sigma of the (impression, advertiser) noise
+    mix_concentration: float = param(2.0, gt=0)  # Dirichlet concentration of an advertiser's channel mix
+    prediction_noise: float = param(0.3, ge=0, le=3)  # log-normal sigma of predicted / true conversion rate
+    miscalibration: float = param(0.2, ge=0, le=3)  # log-normal sigma of each (advertiser, channel) prediction bias
+    delay: tuple = param((1.0,))  # chance a conversion arrives 0, 1, 2, ... steps late (sums to 1)
+    # who plays seats 1 ... N-1, in order, as (policy, count) pairs; counts sum to num_advertisers - 1
+    rivals: tuple = param((("online_lp", 16), ("dual", 12), ("pid", 8), ("linear", 8), ("truthful", 3)))
+    def __post_init__(self): validate(self)
+    def _check(self): _arena_rules(self)
+
+# %% ../nbs/00_config.ipynb #4486697b
+def _arena_rules(self: ArenaConfig) -> None:
+    "The arena's cross-field rules: slots, exposure, channels, delays and the rival seats; normalises lists."
+    N, K, C = self.num_advertisers, self.num_slots, self.num_channels
+    if K > N: raise ConfigError("num_slots", f"{K} is out of range: must be <= num_advertisers ({N})")
+    exposure = _floats("exposure", self.exposure)
+    if len(exposure) != K: raise ConfigError("exposure", f"{list(exposure)} must have num_slots ({K}) entries")
+    if not all(0 <= e <= 1 for e in exposure):
+        raise ConfigError("exposure", f"{list(exposure)} is out of range: each entry must be >= 0 and <= 1")
+    if any(b > a for a, b in zip(exposure, exposure[1:])):
+        raise ConfigError("exposure", f"{list(exposure)} must be non-increasing (a lower slot is seen less)")
+    chans = {k: _floats(k, getattr(self, k)) for k in ("channel_share", "diurnal_amplitude", "diurnal_peak")}
+    for k, v in chans.items():
+        if len(v) != C: raise ConfigError(k, f"{list(v)} must have num_channels ({C}) entries")
+    share, amp, peak = chans.values()
+    if min(share) < 0 or not math.isclose(sum(share), 1.0, abs_tol=1e-9):
+        raise ConfigError("channel_share", f"{list(share)} must be >= 0 and sum to 1")
+    if not all(0 <= a < 1 for a in amp): raise ConfigError("diurnal_amplitude", f"{list(amp)}: each must be in [0, 1)")
+    if not all(0 <= p <= 1 for p in peak): raise ConfigError("diurnal_peak", f"{list(peak)}: each must be in [0, 1]")
+    delay = _floats("delay", self.delay)
+    if not delay or min(delay) < 0 or not math.isclose(sum(delay), 1.0, abs_tol=1e-9):
+        raise ConfigError("delay", f"{list(delay)} must be probabilities >= 0 that sum to 1")
+    rivals = self.rivals
+    if isinstance(rivals, Mapping): rivals = tuple(rivals.items())
+    if isinstance(rivals, str) or not isinstance(rivals, (list, tuple)) or not all(
+            isinstance(r, (list, tuple)) and len(r) == 2 and isinstance(r[0], str) for r in rivals):
+        raise ConfigError("rivals", f"{rivals!r} must be a list of (policy, count) pairs")
+    rivals = tuple((name, check_number(f"rivals.{name}", n, int, ge=0, detail=True)) for name, n in rivals)
+    if len({name for name, _ in rivals}) < len(rivals): raise ConfigError("rivals", "names a policy twice")
+    if sum(n for _, n in rivals) != N - 1:
+        raise ConfigError("rivals", f"counts sum to {sum(n for _, n in rivals)}: must sum to num_advertisers - 1 "
+                          f"({N - 1}), the seats beside seat 0")
+    for k, v in dict(exposure=exposure, delay=delay, rivals=rivals, **chans).items(): object.__setattr__(self, k, v)
+
+# %% ../nbs/00_config.ipynb #7dc029e2
+def arena_preset(name: str) -> ArenaConfig:
+    "A named arena: 'default', or 'auctionnet' (the public benchmark's 500,000 impressions a day, budgets scaled)."
+    base = ArenaConfig()
+    presets = {"default": {}, "auctionnet": {"impressions_per_day": 500_000,
+                                             "budget_median": base.budget_median * 500_000 / base.impressions_per_day}}
+    if name not in presets: raise ConfigError("preset", f"{name!r} is not allowed: choose one of {sorted(presets)}")
+    return replace(base, **presets[name])
+
 # %% ../nbs/00_config.ipynb #b3a1126c
 @dataclass(frozen=True)
 class Config:
-    "Everything a run needs: market, agents, experiment, monitoring and device."
+    "Everything a run needs: market, agents, experiment, monitoring, the arena and device."
     environment: MarketConfig = field(default_factory=MarketConfig)  # the market (seed: `environment`)
     agent: AgentConfig = field(default_factory=AgentConfig)  # learning agents' hyperparameters
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)  # training and evaluation schedule
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)  # alert thresholds
+    arena: ArenaConfig = field(default_factory=ArenaConfig)  # the multi-advertiser arena (chapter 14)
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
     # CPU threads torch may use (0: torch's default); small networks run fastest, and reproducibly, on one
     threads: int = param(1, ge=0, le=1024)

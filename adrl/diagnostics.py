@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config, ConfigError, MonitoringConfig, load_config
-from .monitoring import DISCRETE_ENTROPIES
+from .monitoring import DISCRETE_ENTROPIES, EVAL_SCORE
 from .run_folder import RunDir
 from .stats import mann_kendall, robust_zscores, welch_ttest
 
@@ -604,7 +604,7 @@ def baseline_comparison(run: Run) -> Finding:
     "The system's % of the hindsight optimum against the baselines, and its evaluation curve."
     f = Finding("baseline_comparison", "Baselines and the hindsight optimum")
     parts = []
-    data = _series(run, "eval/pct_optimum")
+    data = _series(run, EVAL_SCORE)
     if data is not None:
         ep, pct = data
         best = int(np.argmax(pct))

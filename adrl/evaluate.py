@@ -37,40 +37,45 @@ def seed_streams(seed: int) -> Seeds:
 
 # %% ../nbs/21_evaluate.ipynb #dfba8269
 METRICS = ("reward", "conversions", "clicks", "impressions", "spend", "value", "score", "optimum", "pct_optimum",
-           "roi", "win_rate", "budget_utilisation", "exhausted_at")
+           "reference", "pct_reference", "roi", "win_rate", "budget_utilisation", "exhausted_at")
 
-def _rows(name: str, t, optimum: np.ndarray, cfg: MarketConfig, first_episode: int) -> pd.DataFrame:
+def _rows(name: str, t, optimum: np.ndarray, reference: np.ndarray, cfg: MarketConfig,
+          first_episode: int) -> pd.DataFrame:
     score = policy_score(t.value, t.cost, cfg)
     profit = t.conversions * cfg.conversion_value - t.cost
     return pd.DataFrame({
         "agent": name, "episode": first_episode + np.arange(len(score)), "reward": t.reward,
         "conversions": t.conversions, "clicks": t.clicks, "impressions": t.wins, "spend": t.cost, "value": t.value,
         "score": score, "optimum": optimum, "pct_optimum": pct_of_optimum(score, optimum),
+        "reference": reference, "pct_reference": pct_of_optimum(score, reference),
         "roi": np.where(t.cost > 0, profit / np.where(t.cost > 0, t.cost, 1), np.nan),
         "win_rate": t.wins / np.maximum(t.auctions, 1), "budget_utilisation": t.cost / cfg.initial_budget,
         "exhausted_at": t.exhausted_at})
 
-def _oracle_rows(tracker: HindsightTracker, cfg: MarketConfig, first_episode: int, auctions) -> pd.DataFrame:
-    o = tracker.optimum()
+def _hindsight_rows(name: str, o: dict, optimum: np.ndarray, reference: np.ndarray, cfg: MarketConfig,
+                    first_episode: int) -> pd.DataFrame:
+    "Rows of a hindsight solution `o` (the oracle's optimum or the reference bid): score, spend, no auction counts."
     value = o["score"] + (o["spend"] if cfg.objective == "profit" else 0)
     n = len(value)
     return pd.DataFrame({
-        "agent": "oracle", "episode": first_episode + np.arange(n), "reward": o["score"],
+        "agent": name, "episode": first_episode + np.arange(n), "reward": o["score"],
         "conversions": value / cfg.conversion_value, "clicks": np.nan, "impressions": np.nan, "spend": o["spend"],
-        "value": value, "score": o["score"], "optimum": o["score"], "pct_optimum": 100.0,
+        "value": value, "score": o["score"], "optimum": optimum,
+        "pct_optimum": 100.0 if name == "oracle" else pct_of_optimum(o["score"], optimum),
+        "reference": reference, "pct_reference": pct_of_optimum(o["score"], reference),
         "roi": np.where(o["spend"] > 0, (value - o["spend"]) / np.maximum(o["spend"], 1e-12), np.nan),
         "win_rate": np.nan, "budget_utilisation": o["spend"] / cfg.initial_budget, "exhausted_at": np.nan})
 
 # %% ../nbs/21_evaluate.ipynb #5e7fadf8
 def evaluate(policies: dict[str, Policy] | list[str], cfg: MarketConfig, episodes: int = 100, seed: int = 0,
-             oracle: bool = True, progress: bool = False) -> pd.DataFrame:
+             oracle: bool = True, progress: bool = False, reference: bool = False) -> pd.DataFrame:
     "Run policies on the same `episodes` held-out days; one row per (agent, episode)."
     if not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes: {episodes!r} is out of range: must be an integer >= 1")
     if isinstance(policies, (list, tuple)):
         names = list(policies)
-        oracle = oracle or "oracle" in names
-        policies = {n: make_policy(n) for n in names if n != "oracle"}
+        oracle, reference = oracle or "oracle" in names, reference or "reference" in names
+        policies = {n: make_policy(n) for n in names if n not in ("oracle", "reference")}
     seeds = seed_streams(seed)
     for p in policies.values(): p.fit(cfg, seeds.tune)
     blocks = math.ceil(episodes / BLOCK)
@@ -86,13 +91,15 @@ def evaluate(policies: dict[str, Policy] | list[str], cfg: MarketConfig, episode
             tracker.add(slot)
             if bar is not None: bar.update(1)
         totals = run_days(policies, cfg, BLOCK, block_seed, on_slot=on_slot)
-        optimum = tracker.optimum()["score"]
-        for name, t in totals.items(): frames.append(_rows(name, t, optimum, cfg, b * BLOCK))
-        if oracle: frames.append(_oracle_rows(tracker, cfg, b * BLOCK, None))
+        best, ref = tracker.optimum(), tracker.reference()
+        optimum, ref_score = best["score"], ref["score"]
+        for name, t in totals.items(): frames.append(_rows(name, t, optimum, ref_score, cfg, b * BLOCK))
+        if oracle: frames.append(_hindsight_rows("oracle", best, optimum, ref_score, cfg, b * BLOCK))
+        if reference: frames.append(_hindsight_rows("reference", ref, optimum, ref_score, cfg, b * BLOCK))
     if bar is not None: bar.close()
     df = pd.concat(frames, ignore_index=True)
     df = df[df.episode < episodes]
-    order = list(policies) + (["oracle"] if oracle else [])
+    order = list(policies) + (["oracle"] if oracle else []) + (["reference"] if reference else [])
     df["agent"] = pd.Categorical(df["agent"], categories=order, ordered=True)
     return df.sort_values(["agent", "episode"], kind="stable").reset_index(drop=True)
 
@@ -113,8 +120,10 @@ def summarize(df: pd.DataFrame, metrics=METRICS, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def results_table(df: pd.DataFrame) -> pd.DataFrame:
-    "The seed's table (Agent | Mean Reward | Conversions | ROI | Win Rate) plus % of optimum with its 95 % CI."
-    s = summarize(df, ("reward", "conversions", "roi", "win_rate", "pct_optimum")).set_index(["agent", "metric"])
+    "The seed's table (Agent | Mean Reward | Conversions | ROI | Win Rate) plus % of optimum and of reference."
+    s = summarize(df, ("reward", "conversions", "roi", "win_rate", "pct_optimum", "pct_reference"))
+    s = s.set_index(["agent", "metric"])
+    ci = lambda x: f"{x['mean']:.1f} [{x['ci_low']:.1f}, {x['ci_high']:.1f}]"
     out = []
     for agent in dict.fromkeys(s.index.get_level_values(0)):
         r = s.loc[agent]
@@ -124,8 +133,7 @@ def results_table(df: pd.DataFrame) -> pd.DataFrame:
                     "Conversions": f("conversions", lambda x: f"{x['mean']:,.1f}"),
                     "ROI": f("roi", lambda x: f"{100 * x['mean']:.1f}%"),
                     "Win Rate": f("win_rate", lambda x: f"{x['mean']:.3f}"),
-                    "% of optimum": f("pct_optimum",
-                                      lambda x: f"{x['mean']:.1f} [{x['ci_low']:.1f}, {x['ci_high']:.1f}]")})
+                    "% of optimum": f("pct_optimum", ci), "% of reference": f("pct_reference", ci)})
     return pd.DataFrame(out)
 
 # %% ../nbs/21_evaluate.ipynb #658df97a

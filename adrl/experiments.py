@@ -22,6 +22,7 @@ import pandas as pd
 
 from .config import Config, atomic_write, override, to_dict
 from .evaluate import METRICS, evaluate, summarize
+from .monitoring import EVAL_SCORE
 from .stats import bootstrap_ci, compare_all, holm, iqm, stratified_bootstrap_ci
 from .system import ProductionMultiAgentSystem, as_config
 
@@ -197,7 +198,7 @@ def run_experiment(
     return result
 
 # %% ../nbs/50_experiments.ipynb #dab589cd
-def align_curves(curves: pd.DataFrame, metric: str = "eval/pct_optimum") -> pd.DataFrame:
+def align_curves(curves: pd.DataFrame, metric: str = EVAL_SCORE) -> pd.DataFrame:
     "One value of `metric` per (label, seed, episode) on an episode grid shared by the label's seeds."
     if metric not in curves.columns: raise ValueError(f"metric: {metric!r} is not a column of curves")
     d = curves[["label", "seed", "episode", metric]].rename(columns={metric: "value"})
@@ -218,7 +219,7 @@ def align_curves(curves: pd.DataFrame, metric: str = "eval/pct_optimum") -> pd.D
     return (pd.concat(frames, ignore_index=True) if frames
             else pd.DataFrame(columns=["label", "seed", "episode", "value"]))
 
-def curve_bands(curves: pd.DataFrame, metric: str = "eval/pct_optimum", ci: float = 0.95,
+def curve_bands(curves: pd.DataFrame, metric: str = EVAL_SCORE, ci: float = 0.95,
                 seed: int = 0) -> pd.DataFrame:
     "Mean over seeds of `metric` at each episode, with its percentile-bootstrap CI: label, episode, mean, low, high, n."
     rows = []
@@ -229,7 +230,7 @@ def curve_bands(curves: pd.DataFrame, metric: str = "eval/pct_optimum", ci: floa
     return pd.DataFrame(rows)
 
 # %% ../nbs/50_experiments.ipynb #b3cc467c
-def learning_curves(curves: pd.DataFrame, metric: str = "eval/pct_optimum", ci: float = 0.95, seed: int = 0):
+def learning_curves(curves: pd.DataFrame, metric: str = EVAL_SCORE, ci: float = 0.95, seed: int = 0):
     "Mean of `metric` over seeds against training episodes, one line per label, with its bootstrap CI band; the figure."
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -240,7 +241,7 @@ def learning_curves(curves: pd.DataFrame, metric: str = "eval/pct_optimum", ci: 
     for color, (label, g) in zip(colors, bands.groupby("label", sort=False)):
         ax.plot(g.episode, g["mean"], marker="o", ms=3, color=color, label=f"{label} ({g.n.max()} seeds)")
         ax.fill_between(g.episode, g.low, g.high, color=color, alpha=0.2, lw=0)
-    ylabel = "% of hindsight optimum (held-out days)" if metric == "eval/pct_optimum" else metric
+    ylabel = "% of hindsight optimum (held-out days)" if metric == EVAL_SCORE else metric
     ax.set(xlabel="training episodes (days)", ylabel=ylabel,
            title=f"Learning curves: {metric}, mean over seeds with {100 * ci:.0f} % bootstrap CI")
     ax.legend(loc="best", fontsize="small")

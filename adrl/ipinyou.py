@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .auction_log import LogError, _at, _fmt, _numbers
-from .config import make_rng, spawn_seeds
+from .config import check_number, make_rng, spawn_seeds
 from .oracle import knapsack
 from .stats import bootstrap_ci
 
@@ -176,8 +176,7 @@ PAD_PRICE = MAX_PRICE + 1  # above every capped bid: a padded auction is never w
 
 def episodes(log: RTBLog, n: int = EPISODE_LEN) -> Episodes:
     "Cut a log into consecutive episodes of `n` auctions (the last one shorter)."
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n: {n!r} is out of range: must be an integer >= 1")
+    check_number("n", n, int, ge=1)
     E = math.ceil(len(log) / n)
     pad = E * n - len(log)
     shape = lambda x, fill: np.concatenate([x, np.full(pad, fill, x.dtype)]).reshape(E, n)
@@ -186,7 +185,7 @@ def episodes(log: RTBLog, n: int = EPISODE_LEN) -> Episodes:
 
 def budget(stats: TrainingStats, c0: float = C0, n: int = EPISODE_LEN) -> int:
     "The episode budget `int(cost_train / imp_train * c0 * n)` (CPM units)."
-    if not (0 < c0 <= 1): raise ValueError(f"c0: {c0!r} is out of range: must be in (0, 1]")
+    check_number("c0", c0, gt=0, le=1)
     return int(stats.cost / stats.imp * c0 * n)
 
 # %% ../nbs/13_ipinyou.ipynb #aef50420

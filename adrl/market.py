@@ -19,7 +19,7 @@ from .config import Config, MarketConfig, make_rng
 # %% auto #0
 __all__ = ['MICROS', 'EXHAUSTED', 'CHANNEL_FEATURES', 'ALLOCATION_STEPS', 'CONTROLLER_MODES', 'to_micros', 'diurnal',
            'scale_traffic', 'lognormal_mean', 'value_per_click', 'bid_levels', 'bid_multipliers', 'Slot',
-           'segment_starts', 'SyntheticSource', 'Ledger', 'SlotResult', 'segment_cumsum', 'segment_sum',
+           'segment_starts', 'scored_value', 'SyntheticSource', 'Ledger', 'SlotResult', 'segment_cumsum', 'segment_sum',
            'auction_costs', 'arrival_order', 'resolve', 'resolve_reference', 'check_against_reference',
            'observation_names', 'observe', 'slot_reward', 'StepResult', 'Market', 'decode_action', 'action_space',
            'observation_space', 'AdAuctionEnv', 'AdAuctionVectorEnv', 'AdAuctionParallelEnv', 'parallel_env']
@@ -95,6 +95,13 @@ def segment_starts(counts: np.ndarray) -> np.ndarray:
     "Start index of every (channel, day) segment in a slot's flat arrays, channel-major."
     sizes = counts.T.reshape(-1)
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+# %% ../nbs/10_market.ipynb #e950b54c
+def scored_value(slot: Slot, cfg: MarketConfig) -> np.ndarray:
+    "What winning each opportunity is credited with: pCTR·pCVR·value under CPM, click·pCVR·value under CPC (float32)."
+    if cfg.pricing != "cpc": return slot.value
+    click, _ = slot.outcomes()
+    return np.where(click, slot.pcvr * np.float32(cfg.conversion_value), np.float32(0))
 
 # %% ../nbs/10_market.ipynb #4bff4ae7
 class SyntheticSource:
@@ -187,7 +194,7 @@ class SlotResult(NamedTuple):
     clicks: np.ndarray  # (E, C) clicks on won impressions
     conversions: np.ndarray  # (E, C) conversions from won impressions
     cost: np.ndarray  # (E, C) cost in micros (int64)
-    value: np.ndarray  # (E, C) expected value of the won impressions (sum of pCTR·pCVR·value)
+    value: np.ndarray  # (E, C) value credited for the won impressions (sum of `scored_value`)
     price_sum: np.ndarray  # (E, C) sum of competing prices over all opportunities, micros (a market signal)
     value_sum: np.ndarray  # (E, C) sum of expected values over all opportunities
     budget_out: np.ndarray  # (E,) the budget ran out in this slot
@@ -254,10 +261,11 @@ def resolve(slot: Slot, multiplier: np.ndarray, allocation: np.ndarray, ledger: 
         spend_seg = segment_sum(paid, sizes)
     # 5. outcomes and the ledger
     click, conv = slot.outcomes()
+    credit = scored_value(slot, cfg)
     def per(x, dtype=np.int64): return segment_sum(x, sizes, dtype).reshape(C, E).T
     res = SlotResult(auctions=slot.counts.copy(), wins=per(won), clicks=per(won & click),
                      conversions=per(won & conv), cost=spend_seg.reshape(C, E).T.copy(),
-                     value=per(slot.value * won, np.float64), price_sum=per(slot.price),
+                     value=per(credit * won, np.float64), price_sum=per(slot.price),
                      value_sum=per(slot.value, np.float64), budget_out=out)
     ledger.spend += res.cost
     ledger.budget_left -= res.cost.sum(1)
@@ -272,6 +280,7 @@ def resolve_reference(slot: Slot, multiplier: np.ndarray, allocation: np.ndarray
     budget = to_micros(cfg.initial_budget)
     reserve = [int(to_micros(c.reserve_price)) for c in cfg.channels]
     click, conv = slot.outcomes()
+    credit = scored_value(slot, cfg)
     out = {k: np.zeros((E, C), np.int64) for k in ("wins", "clicks", "conversions", "cost")}
     value, price_sum, value_sum = np.zeros((E, C)), np.zeros((E, C)), np.zeros((E, C))
     budget_out = np.zeros(E, bool)
@@ -302,7 +311,7 @@ def resolve_reference(slot: Slot, multiplier: np.ndarray, allocation: np.ndarray
             ledger.budget_left[e] -= pay
             out["wins"][e, c] += 1
             out["cost"][e, c] += pay
-            value[e, c] += slot.value[j]
+            value[e, c] += credit[j]
             out["clicks"][e, c] += bool(click[j])
             out["conversions"][e, c] += bool(conv[j])
         if ledger.budget_left[e] < EXHAUSTED * budget: ledger.stopped[e] = True

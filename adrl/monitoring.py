@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -19,10 +20,13 @@ import torch
 from .config import MonitoringConfig, atomic_write
 
 # %% auto #0
-__all__ = ['METRIC_COLUMNS', 'PACING_COLUMNS', 'ALERT_RULES', 'DISCRETE_ENTROPIES', 'is_grad_norm', 'MetricsLog', 'Alert',
-           'Monitor', 'AlertLog', 'NonFiniteError', 'check_finite', 'dashboard']
+__all__ = ['TRAIN_SCORE', 'VAL_SCORE', 'EVAL_SCORE', 'METRIC_NAMESPACES', 'METRIC_COLUMNS', 'PACING_COLUMNS', 'ALERT_RULES',
+           'DISCRETE_ENTROPIES', 'is_grad_norm', 'check_metric_name', 'MetricsLog', 'Alert', 'Monitor', 'AlertLog',
+           'NonFiniteError', 'check_finite', 'dashboard']
 
 # %% ../nbs/40_monitoring.ipynb #3e8d128d
+TRAIN_SCORE, VAL_SCORE, EVAL_SCORE = "train/pct_optimum", "val/pct_optimum", "eval/pct_optimum"  # % of optimum
+METRIC_NAMESPACES: tuple[str, ...] = ("train", "val", "eval", "losses", "charts")  # every metric lives in one
 METRIC_COLUMNS: tuple[str, ...] = (
     "episode", "env_steps", "wall_time",
     "train/reward", "train/conversions", "train/clicks", "train/wins", "train/auctions", "train/cost", "train/value",
@@ -32,7 +36,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "charts/epsilon", "charts/bidder_q_mean", "charts/budget_entropy", "charts/controller_entropy",
     "charts/bidder_grad_norm", "charts/budget_grad_norm", "charts/controller_grad_norm",
     "charts/budget_approx_kl", "charts/budget_clipfrac",
-    "eval/reward", "eval/pct_optimum", "eval/pct_optimum_low", "eval/pct_optimum_high",
+    "eval/reward", EVAL_SCORE, "eval/pct_optimum_low", "eval/pct_optimum_high",
 )  # the columns of metrics.csv the analytics rely on, in order; all but `episode` may be absent from a run
 PACING_COLUMNS: tuple[str, ...] = ("episode", "day", "slot", "channel", "auctions", "wins", "cost", "value",
                                    "price_index", "budget_left")  # the columns of pacing.csv
@@ -41,6 +45,14 @@ ALERT_RULES: tuple[str, ...] = ("min_reward", "max_loss", "min_entropy", "max_gr
 def is_grad_norm(name: str) -> bool:
     "Is `name` an agent's gradient norm (`charts/{agent}_grad_norm`)?"
     return name.startswith("charts/") and name.endswith("_grad_norm")
+
+_METRIC_NAME = re.compile(r"(env_steps|wall_time|(" + "|".join(METRIC_NAMESPACES) + r")/[a-z0-9_]+)")
+
+def check_metric_name(name: str) -> str:
+    "`name` if it is a well-formed metric name (`{namespace}/{snake_case}`), else a ValueError that says the rule."
+    if isinstance(name, str) and _METRIC_NAME.fullmatch(name): return name
+    raise ValueError(f"metric {name!r}: must be {{namespace}}/{{snake_case}} with a namespace among "
+                     f"{', '.join(METRIC_NAMESPACES)} (monitoring.METRIC_NAMESPACES)")
 
 # %% ../nbs/40_monitoring.ipynb #f37036a0
 class MetricsLog:
@@ -56,8 +68,8 @@ class MetricsLog:
             except Exception: self.writer = None   # tensorboard is optional
 
     def log(self, episode: int, metrics: Mapping[str, float]) -> None:
-        "Add one episode's metrics and rewrite the file."
-        row = {"episode": int(episode), **{k: float(v) for k, v in metrics.items()}}
+        "Add one episode's metrics (each name checked by `check_metric_name`) and rewrite the file."
+        row = {"episode": int(episode), **{check_metric_name(k): float(v) for k, v in metrics.items()}}
         self.rows.append(row)
         if self.writer is not None:
             for k, v in metrics.items():
@@ -160,7 +172,7 @@ def dashboard(metrics: pd.DataFrame, alerts: list[Alert] | None = None, path: st
     import matplotlib.pyplot as plt
     import seaborn as sns
     sns.set_theme(style="whitegrid", context="notebook")
-    panels = [("train/reward", "reward per day"), ("eval/pct_optimum", "% of hindsight optimum (held out)"),
+    panels = [("train/reward", "reward per day"), (EVAL_SCORE, "% of hindsight optimum (held out)"),
               ("losses/", "losses"), ("entropy", "entropies and epsilon"), ("grad_norm", "gradient norms"),
               ("train/win_rate", "win rate")]
     fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
@@ -171,7 +183,7 @@ def dashboard(metrics: pd.DataFrame, alerts: list[Alert] | None = None, path: st
         for c in cols:
             d = metrics[["episode", c]].dropna()
             if len(d): sns.lineplot(d, x="episode", y=c, ax=ax, label=c.split("/")[-1])
-        if key == "eval/pct_optimum" and {"eval/pct_optimum_low", "eval/pct_optimum_high"} <= set(metrics.columns):
+        if key == EVAL_SCORE and {"eval/pct_optimum_low", "eval/pct_optimum_high"} <= set(metrics.columns):
             d = metrics[["episode", "eval/pct_optimum_low", "eval/pct_optimum_high"]].dropna()
             ax.fill_between(d.episode, d["eval/pct_optimum_low"], d["eval/pct_optimum_high"], alpha=0.25)
         for a in alerts or []:

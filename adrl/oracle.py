@@ -10,7 +10,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .config import MarketConfig
-from .market import MICROS, Slot, to_micros
+from fastcore.basics import patch
+
+from .market import MICROS, Slot, scored_value, to_micros
 
 # %% auto #0
 __all__ = ['Optimum', 'knapsack', 'linear_in_hindsight', 'oracle_costs', 'HindsightTracker', 'policy_score', 'pct_of_optimum']
@@ -43,32 +45,29 @@ def knapsack(value, cost, budget: float, objective: str = "profit") -> Optimum:
     return Optimum(float(score), float(spend), float(max(shadow, 0.0)))
 
 # %% ../nbs/11_oracle.ipynb #f687a6e5
-def _linear_outcome(v, price, lam, auction):
-    "Won mask, spend and value of bidding v / (1 + lam) against competing prices."
-    bid = v / (1 + lam)
-    won = bid >= price
-    pay = price if auction == "second_price" else bid
-    return won, (pay * won).sum(), (v * won).sum()
-
 def linear_in_hindsight(value, price, budget: float, auction: str = "second_price",
-                        objective: str = "profit", tol: float = 1e-9) -> Optimum:
-    "The best single linear bid value / (1 + lambda) for one realised day, chosen in hindsight."
-    v, p = np.asarray(value, np.float64), np.asarray(price, np.float64)
-    score = lambda spend, val: val - spend if objective == "profit" else val
-    lo, hi = 0.0, 1.0
-    if _linear_outcome(v, p, lo, auction)[1] > budget:               # the budget binds: find where it is just spent
-        while _linear_outcome(v, p, hi, auction)[1] > budget: hi *= 2
-        while hi - lo > tol * (1 + hi):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if _linear_outcome(v, p, mid, auction)[1] > budget else (lo, mid)
-        lo = hi
-    if auction == "first_price" and objective == "profit":          # paying the bid: a higher lambda may pay more
-        grid = lo + np.concatenate([[0.0], np.geomspace(1e-4, 1e3, 400)])
-        outs = [_linear_outcome(v, p, g, auction) for g in grid]
-        best = int(np.argmax([score(s, val) for _, s, val in outs]))
-        lo = float(grid[best])
-    _, spend, val = _linear_outcome(v, p, lo, auction)
-    return Optimum(float(score(spend, val)), float(spend), float(lo))
+                        objective: str = "profit") -> Optimum:
+    "The best single linear bid value / (1 + lambda) for one realised day, chosen in hindsight (exact)."
+    v, p = np.asarray(value, np.float64).ravel(), np.asarray(price, np.float64).ravel()
+    if v.shape != p.shape: raise ValueError(f"value and price must have the same shape, got {v.shape} and {p.shape}")
+    some = (v > 0) | (p > 0)                                            # items worth and costing nothing: no effect
+    v, p = v[some], p[some]
+    with np.errstate(divide="ignore"): r = v / p                          # free items: r = inf, won by any bid
+    order = np.argsort(-r, kind="stable")
+    r, cum_v, cum_p = r[order], np.cumsum(v[order]), np.cumsum(p[order])
+    last = np.append(r[1:] < r[:-1], True)                              # a prefix ends only where the ratio drops
+    if auction == "second_price": spend = cum_p
+    else:
+        with np.errstate(invalid="ignore"): spend = np.where(np.isinf(r), 0.0, cum_v / r)
+    gain = cum_v - spend if objective == "profit" else cum_v
+    ok = last & (spend <= budget)
+    if not ok.any() or gain[ok].max() <= 0: return Optimum(0.0, 0.0, float(r[0] - 1) if r.size else 0.0)
+    k = int(np.flatnonzero(ok)[np.argmax(gain[ok])])                    # the best prefix is r[:k + 1]
+    if auction == "second_price":
+        lam = r[k + 1] - 1 if k + 1 < r.size else min(r[k] - 1, 0.0)
+        lam = max(lam, 0.0) if objective == "profit" else lam
+    else: lam = r[k] - 1
+    return Optimum(float(gain[k]), float(spend[k]), float(lam))
 
 # %% ../nbs/11_oracle.ipynb #19f2a4c5
 def oracle_costs(slot: Slot, cfg: MarketConfig) -> np.ndarray:
@@ -99,7 +98,7 @@ class HindsightTracker:
     def add(self, slot: Slot) -> None:
         "Add every opportunity of a slot to its day's histogram."
         cost = oracle_costs(slot, self.cfg)
-        v, env = slot.value.astype(np.float64), slot.env
+        v, env = scored_value(slot, self.cfg).astype(np.float64), slot.env
         paid = cost > 0
         ratio = np.log(np.where(paid, v, 1.0) / np.where(paid, cost, 1.0))
         b = np.clip(((ratio + self.log_range) * (self.bins / (2 * self.log_range))).astype(np.int64), 0, self.bins - 1)
@@ -118,7 +117,9 @@ class HindsightTracker:
         worth = (self.edges[1:] > 0) if profit else np.ones(self.bins, bool)
         v, c = self.value[:, ::-1] * worth[::-1], self.cost[:, ::-1] * worth[::-1]
         hi, lo = ratio_hi[::-1], ratio_lo[::-1]
-        gain = v - c if profit else v
+        # under profit, the bin straddling ratio 1 is counted at its best ratio (its items below 1 would be left out)
+        straddle = (self.edges[:-1] < 0) & (self.edges[1:] > 0)
+        gain = np.where(straddle[::-1], c * (hi - 1), v - c) if profit else v
         cum_c, cum_g = np.cumsum(c, 1), np.cumsum(gain, 1)
         k = (cum_c <= budget).sum(1)                                    # bins bought entirely
         rows = np.arange(self.E)
@@ -135,6 +136,26 @@ class HindsightTracker:
         spend = before_c + left
         shadow = np.where(binds & (spend >= budget * (1 - 1e-12)), np.maximum(hi[kk] - 1, 0.0), 0.0)
         return {"score": score, "score_low": score_low, "spend": spend, "shadow_price": shadow}
+
+# %% ../nbs/11_oracle.ipynb #362275af
+@patch
+def reference(self: HindsightTracker, budget: float | None = None) -> dict[str, np.ndarray]:
+    "Per day: the best linear bid among the bins' edges — its `score`, `spend` and `shadow_price` (NaN: bid nothing)."
+    budget = self.cfg.initial_budget if budget is None else budget
+    profit = self.cfg.objective == "profit"
+    lo = self.edges[:-1][::-1]                                          # bins from the best ratio down
+    v, c = self.value[:, ::-1], self.cost[:, ::-1]
+    cum_v = self.free[:, None] + np.cumsum(v, 1)                        # bidding e^(-lo_j) wins bins j and above
+    if self.cfg.auction == "second_price":                              # pays the prices: summed as `optimum` does
+        spend, gain = np.cumsum(c, 1), (self.free[:, None] + np.cumsum(v - c, 1)) if profit else cum_v
+    else:                                                               # first price: every winner pays its bid
+        spend = cum_v * np.exp(-lo)
+        gain = cum_v - spend if profit else cum_v
+    gain = np.where(spend <= budget, gain, -np.inf)
+    rows, j = np.arange(self.E), np.argmax(gain, 1)
+    bids = gain[rows, j] > 0
+    return {"score": np.where(bids, gain[rows, j], 0.0), "spend": np.where(bids, spend[rows, j], 0.0),
+            "shadow_price": np.where(bids, np.exp(lo[j]) - 1, np.nan)}
 
 # %% ../nbs/11_oracle.ipynb #ab0d04d0
 def policy_score(value_won, cost, cfg: MarketConfig):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -18,9 +19,10 @@ import pandas as pd
 import torch
 
 from .config import Config, atomic_write, from_dict, to_dict
+from .monitoring import VAL_SCORE
 
 # %% auto #0
-__all__ = ['CheckpointError', 'to_safe', 'from_safe', 'sha256', 'save_checkpoint', 'load_checkpoint', 'code_version',
+__all__ = ['SEAL', 'CheckpointError', 'to_safe', 'from_safe', 'sha256', 'save_checkpoint', 'load_checkpoint', 'code_version',
            'ModelRegistry']
 
 # %% ../nbs/41_registry.ipynb #5f761766
@@ -55,23 +57,36 @@ def sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
+SEAL = b"\nadrl-sha256:"  # a checkpoint ends with this tag and the SHA-256 (64 hex digits) of the bytes before it
+
 def save_checkpoint(state: dict, path: str | os.PathLike) -> str:
-    "Write `state` atomically as a weights-only-loadable torch file; returns its SHA-256."
-    import io
+    "Write `state` atomically as a weights-only-loadable torch file sealed with its checksum; the file's SHA-256."
     buf = io.BytesIO()
     torch.save({"adrl_checkpoint": 1, "state": to_safe(state)}, buf)
-    atomic_write(path, buf.getvalue())
-    return hashlib.sha256(buf.getvalue()).hexdigest()
+    body = buf.getvalue()
+    data = body + SEAL + hashlib.sha256(body).hexdigest().encode()
+    atomic_write(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+def _unseal(path: Path, data: bytes) -> bytes:
+    "The torch bytes of a sealed checkpoint, or a CheckpointError if the seal is missing or does not match."
+    body, seal, digest = data[:-len(SEAL) - 64], data[-len(SEAL) - 64:-64], data[-64:]
+    if seal != SEAL: raise CheckpointError(f"{path}: no checksum seal — truncated, or not an adrl checkpoint")
+    if hashlib.sha256(body).hexdigest().encode() != digest:
+        raise CheckpointError(f"{path}: checksum mismatch — the file is corrupt")
+    return body
 
 def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None) -> dict:
-    "Read a checkpoint written by `save_checkpoint` (weights only), verifying its SHA-256 when given."
+    "Read a checkpoint written by `save_checkpoint` (weights only): its seal verified, and its SHA-256 when given."
     path = Path(path)
     if not path.exists(): raise CheckpointError(f"{path}: no such checkpoint")
-    if expected_sha256 is not None and sha256(path) != expected_sha256:
+    data = path.read_bytes()
+    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise CheckpointError(f"{path}: checksum mismatch — the file is corrupt or truncated")
-    try: doc = torch.load(path, map_location="cpu", weights_only=True)
+    body = _unseal(path, data)
+    try: doc = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"{path}: cannot be read as a checkpoint — corrupt, truncated or unsafe "
+        raise CheckpointError(f"{path}: cannot be read as a checkpoint — corrupt or unsafe "
                               f"({type(err).__name__}: {err})") from None
     if not isinstance(doc, dict) or doc.get("adrl_checkpoint") != 1:
         raise CheckpointError(f"{path}: not an adrl checkpoint")
@@ -128,7 +143,7 @@ class ModelRegistry:
         return pd.DataFrame([{"version": e["version"], "timestamp": e["timestamp"], "commit": e["code"]["commit"],
                               "note": e["note"], **e["metrics"]} for e in self.entries])
 
-    def entry(self, which: int | str = "latest", metric: str = "val/pct_optimum") -> dict:
+    def entry(self, which: int | str = "latest", metric: str = VAL_SCORE) -> dict:
         "The entry of a version number, 'latest' or 'best' (highest `metric`)."
         if not self.entries: raise CheckpointError(f"{self.path}: the registry is empty")
         if which == "latest": return self.entries[-1]
@@ -141,7 +156,7 @@ class ModelRegistry:
         raise CheckpointError(f"version {which!r} is not in the registry "
                               f"(versions: {[e['version'] for e in self.entries]})")
 
-    def load(self, which: int | str = "latest", metric: str = "val/pct_optimum") -> tuple[dict, Config, dict]:
+    def load(self, which: int | str = "latest", metric: str = VAL_SCORE) -> tuple[dict, Config, dict]:
         "(checkpoint state, config, entry) of a version, with the checkpoint's checksum verified."
         e = self.entry(which, metric)
         state = load_checkpoint(self.root / e["checkpoint"], e["sha256"])

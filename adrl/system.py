@@ -20,6 +20,7 @@ from .config import Config, ConfigError, from_dict, get_device, load_config, spa
 from .evaluate import evaluate as evaluate_policies
 from .evaluate import trace_days
 from .market import MICROS, Market, value_per_click
+from .monitoring import TRAIN_SCORE, VAL_SCORE
 from .oracle import HindsightTracker, pct_of_optimum, policy_score
 from .registry import CheckpointError, load_checkpoint, save_checkpoint
 from .trainer import Trainer
@@ -224,7 +225,7 @@ def day_metrics(days: list[dict], cfg: Config) -> dict[str, float]:
             "train/cost": d["cost"].mean(), "train/value": d["value"].mean(), "train/roi": float(np.mean(roi)),
             "train/win_rate": float(d["wins"].sum() / max(d["auctions"].sum(), 1)),
             "train/budget_used": float(np.mean(d["cost"] / mc.initial_budget)),
-            "train/pct_optimum": float(np.nanmean(pct_of_optimum(score, d["optimum"])))}
+            TRAIN_SCORE: float(np.nanmean(pct_of_optimum(score, d["optimum"])))}
 
 @patch
 def metrics(self: ProductionMultiAgentSystem, days: list[dict]) -> dict[str, float]:
@@ -260,9 +261,9 @@ def validate(self: ProductionMultiAgentSystem) -> dict[str, float]:
     df = evaluate_policies(policies, cfg.environment, episodes=cfg.experiment.num_val_episodes, seed=self.val_seed,
                            oracle=False)
     score = {k: float(g.pct_optimum.mean()) for k, g in df.groupby("agent", observed=True)}
-    if not gate: return {"val/pct_optimum": score["bidder"]}
+    if not gate: return {VAL_SCORE: score["bidder"]}
     self.bidder_on = score["bidder"] > score["pacer"]
-    return {"val/pct_optimum": max(score.values()), "val/pct_optimum_bidder": score["bidder"],
+    return {VAL_SCORE: max(score.values()), "val/pct_optimum_bidder": score["bidder"],
             "val/pct_optimum_pacer": score["pacer"], "val/bidder_on": float(self.bidder_on)}
 
 # %% ../nbs/42_system.ipynb #a459741c
@@ -324,7 +325,6 @@ def train(self: ProductionMultiAgentSystem, num_episodes: int | None = None, eva
           eval_episodes: int | None = None, baselines: tuple[str, ...] = ("dual", "pid", "linear")) -> pd.DataFrame:
     "Train for `num_episodes` days in total (default: experiment.num_episodes); returns the metrics table."
     target = self.config.experiment.num_episodes if num_episodes is None else int(num_episodes)
-    if target < 1: raise ConfigError("num_episodes", f"{target} is out of range: must be >= 1")
     trainer = Trainer(self, run_dir, resume=resume, eval_frequency=eval_frequency, eval_episodes=eval_episodes,
                       baselines=baselines, progress=progress)
     return trainer.train_until(target)

@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 from fastcore.basics import patch
 
-from .config import Config, ConfigError
-from .monitoring import Alert, Monitor, NonFiniteError, check_finite, dashboard
+from .config import Config, ConfigError, check_number
+from .monitoring import EVAL_SCORE, VAL_SCORE, Alert, Monitor, NonFiniteError, check_finite, dashboard
 from .registry import CheckpointError
 from .run_folder import RunDir
 from .stats import bootstrap_ci
@@ -100,7 +100,7 @@ def evaluation(self: Trainer, final: bool) -> dict:
     system = L.last_evaluation.query("agent == 'system'")
     pct = system.pct_optimum.to_numpy()
     lo, hi = bootstrap_ci(pct, rng=np.random.default_rng(0))
-    metrics.update({"eval/reward": float(system.reward.mean()), "eval/pct_optimum": float(pct.mean()),
+    metrics.update({"eval/reward": float(system.reward.mean()), EVAL_SCORE: float(pct.mean()),
                     "eval/pct_optimum_low": lo, "eval/pct_optimum_high": hi})
     if self.run: self.run.append_pacing(L.trace(days=1), L.episode)
     return metrics
@@ -110,8 +110,8 @@ def evaluation(self: Trainer, final: bool) -> dict:
 def checkpoint(self: Trainer, metrics: dict, due: bool) -> None:
     "Save last.pt when due or improved; keep an improvement as best.pt and a version."
     L = self.learner
-    best = "val/pct_optimum" in metrics and metrics["val/pct_optimum"] > L.best_score
-    if best: L.best_score = metrics["val/pct_optimum"]
+    best = VAL_SCORE in metrics and metrics[VAL_SCORE] > L.best_score
+    if best: L.best_score = metrics[VAL_SCORE]
     if not (due or best): return
     self.run.save(L.state_dict())
     if best: self.run.keep_best(metrics, L.config, L.episode)
@@ -121,7 +121,7 @@ def checkpoint(self: Trainer, metrics: dict, due: bool) -> None:
 def train_until(self: Trainer, days: int) -> pd.DataFrame:
     "Train until `days` days are finished in all; one row of metrics per iteration."
     L, target = self.learner, int(days)
-    if target < 1: raise ConfigError("num_episodes", f"{target} is out of range: must be >= 1")
+    check_number("num_episodes", target, int, ge=1)
     rows, start, bar = [], time.perf_counter(), self._bar(target)
     while L.episode < target:
         before = L.episode

@@ -137,7 +137,7 @@ def test_sections_parameters_are_the_templates():
 def test_shipped_template_matches_its_source():
     if not source_template_path().exists():
         pytest.skip("not a source checkout")
-    assert template_in_sync(), "nbs/reports/ changed: run the last cell of nbs/59_report.ipynb (sync_template())"
+    assert template_in_sync(), "nbs/reports/ changed: run the last cell of nbs/62_report.ipynb (sync_template())"
 
 
 # every section at once: the system trained with two seeds (two worker processes), two ablations, the trained system

@@ -14,6 +14,7 @@ import torch
 
 from adrl.config import Config, override
 from adrl.monitoring import NonFiniteError
+from adrl.registry import load_checkpoint
 from adrl.system import ProductionMultiAgentSystem
 
 # a small, fast market: a twentieth of the default traffic, 10 slots a day, 4 days in parallel
@@ -65,12 +66,22 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     p = adrl("train", "--out", str(b), "--episodes", episodes, "--resume")
     assert p.wait(timeout=600) == 0, p.stderr.read()
     pd.testing.assert_frame_equal(metrics(a), metrics(b), check_exact=True)
-    sa = torch.load(a / "checkpoints" / "last.pt", weights_only=True)["state"]
-    sb = torch.load(b / "checkpoints" / "last.pt", weights_only=True)["state"]
+    sa, sb = (load_checkpoint(r / "checkpoints" / "last.pt") for r in (a, b))
     for part in ("bidder", "budget", "controller"):
         net = "q" if part == "bidder" else "net"
         for k, v in sa[part][net].items():
             assert torch.equal(v, sb[part][net][k]), f"{part}.{k} differs after resume"
+    # one flipped bit in a tensor of last.pt: the resume refuses it with one line and exit code 2, and leaves the run
+    last = b / "checkpoints" / "last.pt"
+    data = last.read_bytes()
+    i = len(data) // 2
+    last.write_bytes(data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:])
+    before = (b / "metrics.csv").read_bytes()
+    p = adrl("train", "--out", str(b), "--episodes", "120", "--resume")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 2, err
+    assert "last.pt: checksum mismatch — the file is corrupt" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and (b / "metrics.csv").read_bytes() == before
 
 
 def tiny_system(tmp_path, **changes):
