@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from .config import ConfigError, check_number, load_config, to_dict
 
 # %% auto #0
-__all__ = ['COMMANDS', 'UsageError', 'command', 'check_writable', 'build_parser', 'main', 'run_cli']
+__all__ = ['COMMANDS', 'MARKETS', 'UsageError', 'command', 'check_writable', 'build_parser', 'main', 'run_cli']
 
 # %% ../nbs/90_cli.ipynb #e825ddfa
 class UsageError(Exception):
@@ -51,11 +51,17 @@ _run_config.arguments = _config_arguments
 command("config", "print the resolved configuration (defaults < --config FILE < -o overrides)")(_run_config)
 
 # %% ../nbs/90_cli.ipynb #998419c0
+MARKETS = ("campaign", "arena")  # `adrl evaluate --market`: one campaign's day (chapter 21), or the arena (24)
+
 def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    from adrl.arena_seats import POLICIES
     from adrl.baselines import BASELINES
-    p.add_argument("--agents", default=",".join(list(BASELINES) + ["oracle"]),
-                   help=f"comma-separated agents (default: all: {','.join(list(BASELINES) + ['oracle'])})")
-    p.add_argument("--episodes", type=int, default=100, help="held-out days per agent (default 100)")
+    p.add_argument("--market", choices=MARKETS, default="campaign",
+                   help="campaign: one campaign's day (default); arena: seat 0 among the default rivals")
+    p.add_argument("--agents", default=None,
+                   help=f"comma-separated agents (default: all; campaign: {','.join([*BASELINES, 'oracle'])}; "
+                        f"arena: {','.join(POLICIES)})")
+    p.add_argument("--episodes", type=int, default=None, help="held-out days per agent (default 100; arena 50)")
     p.add_argument("--seed", type=int, default=None, help="evaluation seed (default: experiment.random_seed)")
     p.add_argument("--out", metavar="FILE", help="write the summary and every episode as JSON")
     _config_arguments(p)
@@ -69,28 +75,57 @@ def check_writable(path: str) -> Path:
         raise UsageError(f"--out {path}: not writable")
     return out
 
-def _run_evaluate(args: argparse.Namespace) -> int:
-    from adrl.baselines import BASELINES
-    from adrl.evaluate import evaluate, results_table, save_results
-    cfg = load_config(args.config, args.override)
-    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
-    unknown = [a for a in agents if a not in BASELINES and a != "oracle"]
+def _agents(text: str | None, known: list[str]) -> list[str]:
+    "The --agents list (default: all `known`), or a UsageError naming the unknown ones."
+    agents = list(known) if text is None else [a.strip() for a in text.split(",") if a.strip()]
+    unknown = [a for a in agents if a not in known]
     if unknown or not agents:
         raise UsageError(f"--agents: unknown agent(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-                         f"choose from {', '.join(list(BASELINES) + ['oracle'])}")
-    check_number("--episodes", args.episodes, int, ge=1)
+                         f"choose from {', '.join(known)}")
+    return agents
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.override)
+    if args.market == "arena": return _evaluate_arena(args, cfg)
+    from adrl.baselines import BASELINES
+    from adrl.evaluate import evaluate, results_table, save_results
+    agents = _agents(args.agents, [*BASELINES, "oracle"])
+    episodes = 100 if args.episodes is None else args.episodes
+    check_number("--episodes", episodes, int, ge=1)
     out = check_writable(args.out) if args.out else None
     seed = cfg.experiment.random_seed if args.seed is None else args.seed
-    df = evaluate(agents, cfg.environment, episodes=args.episodes, seed=seed, progress=sys.stderr.isatty())
-    print(f"{args.episodes} held-out days, seed {seed}; % of optimum with its 95 % bootstrap CI")
+    df = evaluate(agents, cfg.environment, episodes=episodes, seed=seed, progress=sys.stderr.isatty())
+    print(f"{episodes} held-out days, seed {seed}; % of optimum with its 95 % bootstrap CI")
     print(results_table(df).to_string(index=False))
     if out is not None:
-        save_results(df, out, cfg.environment, seed=seed, episodes=args.episodes, agents=agents)
+        save_results(df, out, cfg.environment, seed=seed, episodes=episodes, agents=agents)
         print(f"wrote {out}")
     return 0
 
 _run_evaluate.arguments = _evaluate_arguments
-command("evaluate", "score agents on the same held-out days against the hindsight optimum")(_run_evaluate)
+command("evaluate", "score agents on the same held-out days against the hindsight optimum (or the arena's bound)")(
+    _run_evaluate)
+
+# %% ../nbs/90_cli.ipynb #02c030c8
+def _evaluate_arena(args: argparse.Namespace, cfg) -> int:
+    "`adrl evaluate --market arena`: every agent in seat 0 among `arena.rivals`, against the hindsight bound."
+    from adrl.arena_evaluate import arena_table, evaluate_arena, save_arena
+    from adrl.arena_seats import POLICIES, check_rivals
+    check_rivals(cfg.arena)
+    agents = _agents(args.agents, list(POLICIES))
+    days = 50 if args.episodes is None else args.episodes
+    check_number("--episodes", days, int, ge=1)
+    out = check_writable(args.out) if args.out else None
+    seed = cfg.experiment.random_seed if args.seed is None else args.seed
+    df = evaluate_arena(agents, cfg.arena, days=days, seed=seed, progress=sys.stderr.isatty())
+    rivals = ", ".join(f"{n} {name}" for name, n in cfg.arena.rivals if n)
+    print(f"{days} arena days, seed {seed}; seat 0 among {rivals}; % of the hindsight bound (others' bids fixed) "
+          "and of the best multiplier in hindsight, with 95 % bootstrap CIs")
+    print(arena_table(df).to_string(index=False))
+    if out is not None:
+        save_arena(df, out, cfg.arena, seed=seed, episodes=days, agents=agents)
+        print(f"wrote {out}")
+    return 0
 
 # %% ../nbs/90_cli.ipynb #47802847
 def _train_arguments(p: argparse.ArgumentParser) -> None:

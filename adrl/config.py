@@ -342,8 +342,8 @@ class ArenaConfig:
     channel_share: tuple = param((0.5, 0.3, 0.2))  # share of the day's impressions per channel (sums to 1)
     diurnal_amplitude: tuple = param((0.5, 0.3, 0.6))  # per channel: traffic swing over the day, each in [0, 1)
     diurnal_peak: tuple = param((0.55, 0.45, 0.8))  # per channel: time of the traffic peak, fraction of the day
-    budget_median: float = param(100.0, gt=0)  # median daily budget
-    budget_spread: float = param(0.5, ge=0, le=3)  # log-normal sigma of budgets across advertisers
+    budget_median: float = param(400.0, gt=0)  # median daily budget: about half the advertisers CPA-bound (ch. 22)
+    budget_spread: float = param(0.8, ge=0, le=3)  # log-normal sigma of budgets, drawn apart from target CPAs
     target_cpa_median: float = param(10.0, gt=0)  # median target cost per conversion
     target_cpa_spread: float = param(0.3, ge=0, le=3)  # log-normal sigma of target CPAs
     profit_share: float = param(0.0, ge=0, le=1)  # chance that an advertiser has no CPA target (maximises profit)

@@ -32,32 +32,35 @@ from .ablations import ABLATIONS, FULL, ablation_barplot, ablation_configs, abla
 from .abtest import ABTestFramework, paired_test, report_markdown
 from .abtest import write_report as write_ab_report
 from .analytics import AnalyticsReport, analyze_run
+from .arena import ArenaState, arena_step, draw_advertisers, draw_traffic
+from .arena_evaluate import arena_summary, arena_table, evaluate_arena
+from .arena_seats import POLICIES, check_rivals, population, population_multipliers, start_population
 from .baselines import BASELINES, make_policy
-from .config import (Config, MarketConfig, _Yaml12Loader, atomic_write, check_number, from_dict, override,
-                         to_dict)
+from .config import (ArenaConfig, Config, ConfigError, MarketConfig, _Yaml12Loader, atomic_write, check_number,
+                         from_dict, make_rng, override, to_dict)
 from .evaluate import seed_streams, summarize, trace_days
 from .experiments import ExperimentResult, format_summary, learning_curves, run_experiment, summary_table
 from .hpo import HyperparameterOptimizer, sqlite_url
 from .ipinyou import C0, PUBLISHED_SOURCE, format_ipinyou_table, ipinyou_table
 from .ipinyou_system import SystemTraining, ipinyou_bidders
-from .market import scale_traffic
+from .market import MICROS, scale_traffic
 from .monitoring import TRAIN_SCORE
 from .run_folder import RunDir
 from .stats import compare_all
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'NOTEBOOK', 'SECTIONS', 'REPORT_FILES', 'HEADLINE', 'FULL_MARKET', 'PRESETS', 'template_path',
-           'source_template_path', 'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs',
+__all__ = ['TEMPLATE', 'NOTEBOOK', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES', 'HEADLINE', 'FULL_MARKET', 'PRESETS',
+           'template_path', 'source_template_path', 'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs',
            'ThisPythonKernelManager', 'template_parameters', 'ParameterError', 'check_parameters', 'report_market',
            'check_agents', 'output_dir', 'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise',
            'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'check_seeds', 'TrainedSystem', 'with_system',
            'first_run', 'ablation_names', 'check_ablation_seeds', 'report_ablations', 'format_ablations',
            'ablation_statement', 'check_arms', 'ab_variant', 'run_ab', 'ab_statement', 'report_hpo', 'hpo_table',
-           'hpo_transfer', 'hpo_statement', 'ipinyou_statement', 'ReportContext', 'ReportSection', 'section',
-           'run_section', 'run_sections', 'report_files', 'check_sections', 'report_parameters', 'headline_metrics',
-           'key_statements', 'bullet_list', 'markdown_table', 'markdown_report', 'metrics_document',
-           'write_report_files', 'ReportError', 'default_run_id', 'prepare_run_dir', 'settle_run_dir',
-           'execute_template', 'export_html', 'run_report']
+           'hpo_transfer', 'hpo_statement', 'ipinyou_statement', 'report_arena', 'arena_trace', 'arena_plot',
+           'arena_statement', 'ReportContext', 'ReportSection', 'section', 'run_section', 'run_sections',
+           'report_files', 'check_sections', 'report_parameters', 'headline_metrics', 'key_statements', 'bullet_list',
+           'markdown_table', 'markdown_report', 'metrics_document', 'write_report_files', 'ReportError',
+           'default_run_id', 'prepare_run_dir', 'settle_run_dir', 'execute_template', 'export_html', 'run_report']
 
 # %% ../nbs/62_report.ipynb #340a6c97
 TEMPLATE = "report_experiment.ipynb"  # the template's file name, in nbs/reports/ and in the package's templates/
@@ -193,13 +196,18 @@ def check_parameters(params: Mapping[str, Any] | None, path: str | Path | None =
     return {k: _coerce(k, v, declared[k]["type"], declared[k]["default"]) for k, v in params.items()}
 
 # %% ../nbs/62_report.ipynb #b6075f88
+def _yaml_fields(name: str, text: str) -> dict:
+    "A parameter holding config fields as a YAML mapping, parsed (ValueError naming the parameter)."
+    try: extra = yaml.load(text, Loader=_Yaml12Loader) if text.strip() else {}
+    except yaml.YAMLError as err: raise ValueError(f"{name}: {text!r} is not valid YAML ({err})") from None
+    if not isinstance(extra, dict):
+        raise ValueError(f"{name}: {text!r} must be a YAML mapping, e.g. {{auction: first_price}}")
+    return extra
+
 def report_market(max_steps: int, initial_budget: float, traffic_scale: float = 1.0, fields: str = "") -> MarketConfig:
     "The report's market: the default market with these slots and budget, volumes scaled, other `fields` (YAML)."
     check_number("traffic_scale", traffic_scale, gt=0)
-    try: extra = yaml.load(fields, Loader=_Yaml12Loader) if fields.strip() else {}
-    except yaml.YAMLError as err: raise ValueError(f"market: {fields!r} is not valid YAML ({err})") from None
-    if not isinstance(extra, dict):
-        raise ValueError(f"market: {fields!r} must be a YAML mapping, e.g. {{auction: first_price}}")
+    extra = _yaml_fields("market", fields)
     cfg = from_dict(MarketConfig, {**extra, "max_steps": max_steps, "initial_budget": initial_budget})
     return scale_traffic(cfg, traffic_scale)
 
@@ -537,6 +545,70 @@ def ipinyou_statement(table: pd.DataFrame) -> str:
         out += f"; it was {note}." if note else "."
     return out
 
+# %% ../nbs/62_report.ipynb #71169d61
+def report_arena(fields: str = "") -> ArenaConfig:
+    "The report's arena: the default arena with other `fields` (YAML); rival names checked."
+    try:
+        cfg = from_dict(ArenaConfig, _yaml_fields("arena", fields))
+        check_rivals(cfg)
+    except ConfigError as err: raise ValueError(str(err.under("arena"))) from None
+    return cfg
+
+# %% ../nbs/62_report.ipynb #0b5282a1
+def arena_trace(cfg: ArenaConfig, policies: list[str], seed: int = 0, fit_seed: int | None = None) -> pd.DataFrame:
+    "Seat 0's budget spent and observed CPA / target at each step of one day, for each policy in seat 0."
+    rows = []
+    for name in policies:
+        pop = population(cfg, name, fit_seed)
+        rng = make_rng(np.random.SeedSequence(seed).spawn(1)[0])      # play's draws: the same day for every policy
+        adv = draw_advertisers(cfg, rng, 1)
+        traffic = draw_traffic(cfg, adv, rng)
+        start_population(pop, cfg, adv, traffic, seed)
+        state, last = ArenaState.new(cfg, adv), None
+        for t in range(cfg.num_steps):
+            last = arena_step(state, traffic, adv, t, population_multipliers(pop, t, state, last), cfg)
+            spend, seen = state.spend[0, 0] / MICROS, state.observed[0, 0]
+            rows.append({"policy": name, "step": t + 1, "spent": spend / adv.budget[0, 0],
+                         "cpa_ratio": spend / seen / adv.target_cpa[0, 0] if seen else np.nan})
+    return pd.DataFrame(rows)
+
+def arena_plot(df: pd.DataFrame, trace: pd.DataFrame):
+    "% of bound and % of reference per day for each policy in seat 0, and seat 0's day under some; the figure."
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    d = df[~df.agent.isin(["bound"])].assign(agent=lambda x: x.agent.astype(str))
+    long = d.melt(id_vars="agent", value_vars=["pct_of_bound", "pct_of_reference"], var_name="of", value_name="pct")
+    long["of"] = long["of"].map({"pct_of_bound": "% of the bound", "pct_of_reference": "% of the best multiplier"})
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [2.2, 1, 1]})
+    sns.boxplot(long, x="agent", y="pct", hue="of", ax=ax[0], fliersize=2)
+    ax[0].set(xlabel="", ylabel="% per day (seat 0)", title="Seat 0 among the default rivals")
+    ax[0].tick_params(axis="x", rotation=30)
+    sns.lineplot(trace, x="step", y="spent", hue="policy", ax=ax[1])
+    ax[1].set(ylabel="share of the budget spent", title="Spend over one day")
+    sns.lineplot(trace, x="step", y="cpa_ratio", hue="policy", ax=ax[2], legend=False)
+    ax[2].axhline(1, color="k", lw=0.8, ls="--")
+    ax[2].set(ylabel="observed CPA / target", title="CPA over the same day")
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/62_report.ipynb #d7075263
+ARENA_HEADLINE = ("pct_of_bound", "pct_of_reference", "score", "cpa_violation", "budget_use")  # metrics.json
+
+def _arena_metrics(df: pd.DataFrame) -> dict:
+    s = arena_summary(df, ARENA_HEADLINE)
+    block = lambda g: {r["metric"]: {k: _num(r[k]) for k in ("mean", "ci_low", "ci_high")} for _, r in g.iterrows()}
+    return {"days": int(df.episode.nunique()), "seat": 0,
+            "agents": {str(a): block(g) for a, g in s.groupby("agent", sort=False, observed=True)}}
+
+def arena_statement(df: pd.DataFrame) -> str:
+    "One key statement about the arena: the best policy in seat 0, its % of the bound, and the reference's."
+    m = df.groupby("agent", observed=True).pct_of_bound.mean()
+    policies = m.drop([a for a in ("reference", "bound") if a in m.index])
+    best = policies.idxmax()
+    ref = f"; the best single multiplier in hindsight reaches {m['reference']:.1f} %" if "reference" in m.index else ""
+    return (f"Arena ({df.episode.nunique()} days, seat 0 among the default rivals): the best policy is {best} at "
+            f"{policies[best]:.1f} % of the hindsight bound{ref}.")
+
 # %% ../nbs/62_report.ipynb #54bd6468
 @dataclasses.dataclass
 class ReportContext:
@@ -694,6 +766,15 @@ def _run_analytics(ctx: ReportContext) -> AnalyticsReport:
     _show(Markdown(insights.markdown))
     return insights
 
+# %% ../nbs/62_report.ipynb #fe986371
+def _run_arena(ctx: ReportContext) -> pd.DataFrame:
+    v = ctx.values
+    cfg = report_arena(v["arena"])
+    df = evaluate_arena(list(POLICIES), cfg, days=v["arena_days"], seed=v["seed"])
+    trace = arena_trace(cfg, ["truthful", "dual", "online_lp"], seed=v["seed"], fit_seed=seed_streams(v["seed"]).tune)
+    _show(save_figure(arena_plot(df, trace), ctx.out / "arena.png"), arena_table(df).set_index("Agent"))
+    return df
+
 # %% ../nbs/62_report.ipynb #7d813220
 SECTIONS: list[ReportSection] = [
     ReportSection("system", "The trained system", params=("train_episodes", "train_seeds", "workers"),
@@ -723,6 +804,13 @@ SECTIONS: list[ReportSection] = [
                   write=lambda table, out: [atomic_write(out / "ipinyou.csv", table.to_csv(index=False))],
                   off="real data: not replayed in this run (real_data = False); the presets 'quick' and 'default' "
                       "replay it."),
+    ReportSection("arena", "The arena: many advertisers in the same auctions", params=("arena_days", "arena"),
+                  enabled=lambda v: v.get("arena_days", 0) > 0, outputs=("arena.png", "arena.csv"),
+                  check=lambda v: [_at_least(v, 0, "arena_days"), report_arena(v.get("arena", ""))], run=_run_arena,
+                  statement=arena_statement, metrics=_arena_metrics,
+                  write=lambda df, out: [atomic_write(out / "arena.csv", arena_table(df).to_csv(index=False))],
+                  off="arena: not evaluated in this run (arena_days = 0); the presets 'quick' and 'default' "
+                      "evaluate it."),
     ReportSection("analytics", "Analytics", enabled=_trained, outputs=("insights.md",), run=_run_analytics,
                   off="analytics: no training run in this report (train_episodes = 0), so nothing to analyse."),
 ]  # the report's component sections, in reading order: the one place that lists them
@@ -874,10 +962,10 @@ FULL_MARKET = {"max_steps": 100, "initial_budget": 10_000.0, "traffic_scale": 1.
 
 PRESETS: dict[str, dict[str, Any]] = {
     # the full market, 50 held-out days: about 2 minutes on 2 cores
-    "quick": {**FULL_MARKET, "episodes": 50, "real_data": True, "ipinyou_episodes": 1000},
+    "quick": {**FULL_MARKET, "episodes": 50, "real_data": True, "ipinyou_episodes": 1000, "arena_days": 20},
     "default": {**FULL_MARKET, "episodes": 200, "train_episodes": 300, "train_seeds": [0, 1, 2, 3, 4], "workers": 2,
                 "ablations": ["all"], "ablation_seeds": [0, 1, 2], "ab_test": ["system", "best"], "hpo_trials": 6,
-                "hpo_episodes": 100, "real_data": True},  # the README's report
+                "hpo_episodes": 100, "real_data": True, "arena_days": 50},  # the README's report
     "smoke": {},  # the template's own defaults: a small market, 20 days, seconds
 }
 

@@ -61,7 +61,8 @@ def test_metrics_are_explicit(two_runs):
     assert "not_built" not in doc and "adrl_version" in doc
     assert doc["ablations"] is None and doc["hpo"] is None and doc["ipinyou"] is None   # not run in the smoke preset
     blocks = [s.name for s in SECTIONS if s.metrics is not None]   # one block per section, in SECTIONS' order, last
-    assert blocks == ["ablations", "ab_test", "hpo", "ipinyou"] and list(doc)[-len(blocks):] == blocks
+    assert blocks == ["ablations", "ab_test", "hpo", "ipinyou", "arena"] and list(doc)[-len(blocks):] == blocks
+    assert doc["arena"] is None
     assert (doc["ab_test"]["name_a"], doc["ab_test"]["name_b"]) == ("fixed", best)
 
 
@@ -144,7 +145,8 @@ def test_shipped_template_matches_its_source():
 # against the best baseline, and a two-trial search; sizes that teach nothing, so only the plumbing is checked
 TRAINED = {**TINY, "train_episodes": "8", "train_seeds": "0,1", "workers": "2", "ablations": "no PER,no controller",
            "ablation_seeds": "0,1", "ab_test": "system,best", "hpo_trials": "2", "hpo_episodes": "4",
-           "hpo_eval_days": "3", "real_data": "true", "ipinyou_episodes": "32"}
+           "hpo_eval_days": "3", "real_data": "true", "ipinyou_episodes": "32",
+           "arena_days": "3", "arena": "{impressions_per_day: 1500, num_steps: 12}"}
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +170,7 @@ def test_every_section_with_a_trained_system(trained_runs):
     values = {k: p["default"] for k, p in template_parameters().items()} | check_parameters(TRAINED)
     expected = report_files(values)
     assert {"learning_curves.png", "insights.md", "ablations.png", "ablations.csv", "ab_test.md",
-            "optimization_results.csv"} <= set(expected)
+            "optimization_results.csv", "arena.png", "arena.csv"} <= set(expected)
     assert set(expected) <= {p.name for p in run.iterdir()}
     doc = json.loads((run / "metrics.json").read_text())
     assert "system" in doc["agents"]
@@ -177,6 +179,9 @@ def test_every_section_with_a_trained_system(trained_runs):
     assert rows[("Mcpc", "ours")]["clicks"] == rows[("Mcpc", "Cai et al. 2017 (quoted)")]["clicks"] == 48
     # the system trained for the campaign, played once
     assert 0 < rows[("system", "ours")]["pct_optimum"] <= 100
+    arena = doc["arena"]["agents"]
+    assert arena["bound"]["pct_of_bound"]["mean"] == 100.0 and doc["arena"]["days"] == 3
+    assert all(a["pct_of_bound"]["mean"] <= 100 for a in arena.values()) and {"online_lp", "reference"} <= set(arena)
     assert doc["ipinyou"]["notes"]["system"].startswith("trained on 32 simulated episodes; validation (200 simulated")
     abl = doc["ablations"]["ablations"]
     assert list(abl) == ["no PER", "no controller"] and all(a["seeds"] == 2 and a["days"] == 4 for a in abl.values())
