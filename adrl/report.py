@@ -556,7 +556,7 @@ def report_arena(fields: str = "") -> ArenaConfig:
 
 # %% ../nbs/62_report.ipynb #0b5282a1
 def arena_trace(cfg: ArenaConfig, policies: list[str], seed: int = 0, fit_seed: int | None = None) -> pd.DataFrame:
-    "Seat 0's budget spent and observed CPA / target at each step of one day, for each policy in seat 0."
+    "Seat 0's budget spent and CPA / target (expected conversions) at each step of one day, per policy in seat 0."
     rows = []
     for name in policies:
         pop = population(cfg, name, fit_seed)
@@ -567,9 +567,9 @@ def arena_trace(cfg: ArenaConfig, policies: list[str], seed: int = 0, fit_seed: 
         state, last = ArenaState.new(cfg, adv), None
         for t in range(cfg.num_steps):
             last = arena_step(state, traffic, adv, t, population_multipliers(pop, t, state, last), cfg)
-            spend, seen = state.spend[0, 0] / MICROS, state.observed[0, 0]
+            spend, conv = state.spend[0, 0] / MICROS, state.expected_conversions[0, 0]
             rows.append({"policy": name, "step": t + 1, "spent": spend / adv.budget[0, 0],
-                         "cpa_ratio": spend / seen / adv.target_cpa[0, 0] if seen else np.nan})
+                         "cpa_ratio": spend / conv / adv.target_cpa[0, 0] if conv > 0 else np.nan})
     return pd.DataFrame(rows)
 
 def arena_plot(df: pd.DataFrame, trace: pd.DataFrame):
@@ -581,13 +581,14 @@ def arena_plot(df: pd.DataFrame, trace: pd.DataFrame):
     long["of"] = long["of"].map({"pct_of_bound": "% of the bound", "pct_of_reference": "% of the best multiplier"})
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [2.2, 1, 1]})
     sns.boxplot(long, x="agent", y="pct", hue="of", ax=ax[0], fliersize=2)
+    ax[0].legend(title="", loc="upper left", fontsize=8, framealpha=0.9)
     ax[0].set(xlabel="", ylabel="% per day (seat 0)", title="Seat 0 among the default rivals")
     ax[0].tick_params(axis="x", rotation=30)
     sns.lineplot(trace, x="step", y="spent", hue="policy", ax=ax[1])
     ax[1].set(ylabel="share of the budget spent", title="Spend over one day")
     sns.lineplot(trace, x="step", y="cpa_ratio", hue="policy", ax=ax[2], legend=False)
     ax[2].axhline(1, color="k", lw=0.8, ls="--")
-    ax[2].set(ylabel="observed CPA / target", title="CPA over the same day")
+    ax[2].set(ylabel="CPA / target (expected conversions)", title="CPA over the same day")
     fig.tight_layout()
     return fig
 
