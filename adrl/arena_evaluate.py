@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .arena_bound import BINDS, best_multiplier, hindsight_lp, hull_frontier, others_prices, score_bound
-from .arena_seats import (POLICIES, ArenaPlay, SeatPolicy, _fitted, check_rivals, make_seat_policy, play,
-                              seat_scores)
+from .arena_seats import (POLICIES, ArenaPlay, SeatPolicy, check_rivals, fitted_policy, make_seat_policy,
+                              play, seat_scores)
 from .config import ArenaConfig, atomic_write, spawn_seeds, to_dict
 from .evaluate import seed_streams, summarize
 from .market import MICROS
@@ -152,7 +152,7 @@ def evaluate_arena(policies: dict[str, SeatPolicy] | list[str], cfg: ArenaConfig
         unknown = [p for p in policies if p not in POLICIES]
         if unknown: raise ValueError(f"policies: {unknown[0]!r} is unknown: choose from {', '.join(POLICIES)}")
         # a fitted policy is the rivals' fitted one (same search, cached), copied so seat 0 has its own state
-        policies = {n: copy.deepcopy(_fitted(cfg, n, fit_seed)) if fit else make_seat_policy(n) for n in policies}
+        policies = {n: copy.deepcopy(fitted_policy(cfg, n, fit_seed)) if fit else make_seat_policy(n) for n in policies}
     elif fit:
         for p in policies.values(): p.fit(cfg, seeds.tune)
     blocks = math.ceil(days / BLOCK_DAYS)

@@ -22,9 +22,9 @@ from .market import MICROS, to_micros
 # %% auto #0
 __all__ = ['RANDOM_LEVELS', 'LP_BUCKETS', 'LP_PER_E', 'POLICIES', 'SeatPolicy', 'RandomSeats', 'FixedSeats', 'GreedySeats',
            'TruthfulSeats', 'LinearSeats', 'won_predictions', 'ConversionEstimate', 'cpa_slack', 'PIDSeats',
-           'DualSeats', 'OnlineLPSeats', 'make_seat_policy', 'check_rivals', 'population', 'AuctionLog', 'ArenaPlay',
-           'start_population', 'population_multipliers', 'play', 'auction_score', 'seat_scores', 'normalised_score',
-           'tune_table', 'fit_by_search']
+           'DualSeats', 'OnlineLPSeats', 'make_seat_policy', 'check_rivals', 'fitted_policy', 'population',
+           'AuctionLog', 'ArenaPlay', 'start_population', 'population_multipliers', 'play', 'auction_score',
+           'seat_scores', 'normalised_score', 'tune_table', 'fit_by_search']
 
 # %% ../nbs/22_arena_seats.ipynb #3c35af05
 class SeatPolicy:
@@ -255,7 +255,8 @@ def check_rivals(cfg: ArenaConfig) -> None:
     if bad: raise ConfigError("arena.rivals", f"{bad[0]!r} is not a seat policy: choose from {', '.join(POLICIES)}")
 
 @functools.lru_cache(maxsize=64)
-def _fitted(cfg: ArenaConfig, name: str, seed: int) -> SeatPolicy:
+def fitted_policy(cfg: ArenaConfig, name: str, seed: int) -> SeatPolicy:
+    "The policy `name` fitted on the training days of `seed`; cached, so a process searches each once (shared)."
     return make_seat_policy(name).fit(cfg, seed)
 
 def population(cfg: ArenaConfig, seat0: str | SeatPolicy, fit_seed: int | None = None,
@@ -269,7 +270,9 @@ def population(cfg: ArenaConfig, seat0: str | SeatPolicy, fit_seed: int | None =
         start += count
         if not count: continue
         if own_seats and name == p0.name: pop[0][1].extend(seats)   # tuning: the candidate plays its kind's seats
-        else: pop.append((_fitted(cfg, name, fit_seed) if fit_seed is not None else make_seat_policy(name), seats))
+        else:
+            policy = fitted_policy(cfg, name, fit_seed) if fit_seed is not None else make_seat_policy(name)
+            pop.append((policy, seats))
     return [(p, np.array(s, np.int64)) for p, s in pop]
 
 # %% ../nbs/22_arena_seats.ipynb #3a5d24d2

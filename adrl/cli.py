@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from .config import ConfigError, check_number, load_config, to_dict
 
 # %% auto #0
-__all__ = ['COMMANDS', 'MARKETS', 'UsageError', 'command', 'check_writable', 'build_parser', 'main', 'run_cli']
+__all__ = ['COMMANDS', 'MARKETS', 'HINDSIGHT', 'UsageError', 'command', 'check_writable', 'build_parser', 'main', 'run_cli']
 
 # %% ../nbs/90_cli.ipynb #e825ddfa
 class UsageError(Exception):
@@ -59,7 +59,7 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--market", choices=MARKETS, default="campaign",
                    help="campaign: one campaign's day (default); arena: seat 0 among the default rivals")
     p.add_argument("--agents", default=None,
-                   help=f"comma-separated agents (default: all; campaign: {','.join([*BASELINES, 'oracle'])}; "
+                   help=f"comma-separated agents (default: all; campaign: {','.join([*BASELINES, *HINDSIGHT])}; "
                         f"arena: {','.join(POLICIES)})")
     p.add_argument("--episodes", type=int, default=None, help="held-out days per agent (default 100; arena 50)")
     p.add_argument("--seed", type=int, default=None, help="evaluation seed (default: experiment.random_seed)")
@@ -75,6 +75,8 @@ def check_writable(path: str) -> Path:
         raise UsageError(f"--out {path}: not writable")
     return out
 
+HINDSIGHT = ("oracle", "reference")  # the campaign market's hindsight rows: the bound, and the best linear bid
+
 def _agents(text: str | None, known: list[str]) -> list[str]:
     "The --agents list (default: all `known`), or a UsageError naming the unknown ones."
     agents = list(known) if text is None else [a.strip() for a in text.split(",") if a.strip()]
@@ -89,13 +91,14 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if args.market == "arena": return _evaluate_arena(args, cfg)
     from adrl.baselines import BASELINES
     from adrl.evaluate import evaluate, results_table, save_results
-    agents = _agents(args.agents, [*BASELINES, "oracle"])
+    agents = _agents(args.agents, [*BASELINES, *HINDSIGHT])
     episodes = 100 if args.episodes is None else args.episodes
     check_number("--episodes", episodes, int, ge=1)
     out = check_writable(args.out) if args.out else None
     seed = cfg.experiment.random_seed if args.seed is None else args.seed
     df = evaluate(agents, cfg.environment, episodes=episodes, seed=seed, progress=sys.stderr.isatty())
-    print(f"{episodes} held-out days, seed {seed}; % of optimum with its 95 % bootstrap CI")
+    print(f"{episodes} held-out days, seed {seed}; % of optimum (the hindsight bound) and of the reference (the best "
+          "linear bid in hindsight), with 95 % bootstrap CIs")
     print(results_table(df).to_string(index=False))
     if out is not None:
         save_results(df, out, cfg.environment, seed=seed, episodes=episodes, agents=agents)
