@@ -19,7 +19,7 @@ from .arena_bound import BINDS, best_multiplier, hindsight_lp, hull_frontier, ot
 from .arena_seats import (POLICIES, ArenaPlay, SeatPolicy, check_rivals, fitted_policy, make_seat_policy,
                               play, seat_scores)
 from .config import ArenaConfig, atomic_write, spawn_seeds, to_dict
-from .evaluate import seed_streams, summarize
+from .evaluate import seed_streams, summarize, write_summary
 from .market import MICROS
 
 # %% auto #0
@@ -205,13 +205,8 @@ def arena_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def save_arena(df: pd.DataFrame, path: str | os.PathLike, cfg: ArenaConfig | None = None, **meta) -> Path:
     "Write the summary and seat 0's rows of an arena evaluation as JSON."
-    summary = arena_summary(df)
-    doc = {"meta": {**meta, **({"arena": to_dict(cfg)} if cfg is not None else {})},
-           "summary": {a: {r["metric"]: {k: (None if not np.isfinite(r[k]) else float(r[k]))
-                                         for k in ("mean", "std", "ci_low", "ci_high")}
-                           for _, r in g.iterrows()} for a, g in summary.groupby("agent", sort=False)},
-           "episodes": json.loads(df[df.advertiser == 0].assign(agent=df.agent.astype(str)).to_json(orient="records"))}
-    return atomic_write(path, json.dumps(doc, indent=1))
+    return write_summary(path, arena_summary(df), df[df.advertiser == 0],
+                         {**meta, **({"arena": to_dict(cfg)} if cfg is not None else {})})
 
 # %% ../nbs/24_arena_evaluate.ipynb #80aa921c
 def last_win(result: ArenaPlay) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -318,8 +318,9 @@ def _log(cfg: ArenaConfig, traffic: Traffic, results: list[StepResult]) -> Aucti
                       int(to_micros(cfg.reserve_price)))
 
 def play(cfg: ArenaConfig, seat0: str | SeatPolicy, days: int, seed: int, keep_log: bool = True,
-         fit_seed: int | None = None, own_seats: bool = False) -> ArenaPlay:
-    "Play `days` parallel days from `seed` with `seat0` in seat 0 among `cfg.rivals`."
+         fit_seed: int | None = None, own_seats: bool = False,
+         on_step: Callable[[StepResult], None] | None = None) -> ArenaPlay:
+    "Play `days` parallel days from `seed` with `seat0` in seat 0 among `cfg.rivals` (`on_step` sees each step)."
     pop = population(cfg, seat0, fit_seed, own_seats)
     rng = make_rng(np.random.SeedSequence(seed).spawn(1)[0])
     adv = draw_advertisers(cfg, rng, days)
@@ -329,6 +330,7 @@ def play(cfg: ArenaConfig, seat0: str | SeatPolicy, days: int, seed: int, keep_l
     for t in range(cfg.num_steps):
         last = arena_step(state, traffic, adv, t, population_multipliers(pop, t, state, last), cfg)
         if keep_log: results.append(last)
+        if on_step is not None: on_step(last)
     names = np.empty(cfg.num_advertisers, object)
     for policy, seats in pop: names[seats] = policy.name
     return ArenaPlay(cfg, adv, traffic, state, names, _log(cfg, traffic, results) if keep_log else None)

@@ -47,8 +47,9 @@ def _has_avx2() -> bool:
 
 def pin_cpu_kernels(environ: typing.MutableMapping[str, str] = os.environ, machine: str | None = None) -> None:
     "Pin PyTorch's CPU kernels to AVX2 on x86 CPUs that have it, unless ATEN_CPU_CAPABILITY is already set."
+    if "ATEN_CPU_CAPABILITY" in environ: return                     # the user's (or a parent process') choice stands
     machine = (machine or platform.machine()).lower()
-    if machine in ("x86_64", "amd64") and _has_avx2(): environ.setdefault("ATEN_CPU_CAPABILITY", PINNED_CPU_KERNELS)
+    if machine in ("x86_64", "amd64") and _has_avx2(): environ["ATEN_CPU_CAPABILITY"] = PINNED_CPU_KERNELS
 
 def cpu_kernels() -> str:
     "The CPU kernels PyTorch uses in this process (e.g. 'AVX2'); asking fixes the choice for the process."

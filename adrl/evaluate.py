@@ -21,7 +21,8 @@ from .oracle import HindsightTracker, pct_of_optimum, policy_score
 from .stats import bootstrap_ci
 
 # %% auto #0
-__all__ = ['BLOCK', 'METRICS', 'Seeds', 'seed_streams', 'evaluate', 'summarize', 'results_table', 'save_results', 'trace_days']
+__all__ = ['BLOCK', 'METRICS', 'Seeds', 'seed_streams', 'evaluate', 'summarize', 'results_table', 'write_summary', 'save_results',
+           'trace_days']
 
 # %% ../nbs/21_evaluate.ipynb #eb622981
 BLOCK = 25  # evaluation days are drawn in blocks of this many parallel days
@@ -137,16 +138,19 @@ def results_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 # %% ../nbs/21_evaluate.ipynb #658df97a
-def save_results(df: pd.DataFrame, path: str | os.PathLike, cfg: MarketConfig | None = None, **meta) -> Path:
-    "Write the summary and the per-episode rows of an evaluation as JSON."
-    from adrl.config import to_dict
-    summary = summarize(df)
-    doc = {"meta": {**meta, **({"market": to_dict(cfg)} if cfg is not None else {})},
+def write_summary(path: str | os.PathLike, summary: pd.DataFrame, rows: pd.DataFrame, meta: dict) -> Path:
+    "Write an evaluation as JSON, atomically: `meta`, the `summary` (per agent and metric: mean, std, CI), the `rows`."
+    doc = {"meta": meta,
            "summary": {a: {r["metric"]: {k: (None if not np.isfinite(r[k]) else float(r[k]))
                                          for k in ("mean", "std", "ci_low", "ci_high")}
                            for _, r in g.iterrows()} for a, g in summary.groupby("agent", sort=False)},
-           "episodes": json.loads(df.assign(agent=df.agent.astype(str)).to_json(orient="records"))}
+           "episodes": json.loads(rows.assign(agent=rows.agent.astype(str)).to_json(orient="records"))}
     return atomic_write(path, json.dumps(doc, indent=1))
+
+def save_results(df: pd.DataFrame, path: str | os.PathLike, cfg: MarketConfig | None = None, **meta) -> Path:
+    "Write the summary and the per-episode rows of an evaluation as JSON."
+    from adrl.config import to_dict
+    return write_summary(path, summarize(df), df, {**meta, **({"market": to_dict(cfg)} if cfg is not None else {})})
 
 # %% ../nbs/21_evaluate.ipynb #dd9e04b3
 def trace_days(policy: Policy, cfg: MarketConfig, days: int = 1, seed: int = 0,

@@ -32,12 +32,11 @@ from .ablations import ABLATIONS, FULL, ablation_barplot, ablation_configs, abla
 from .abtest import ABTestFramework, paired_test, report_markdown
 from .abtest import write_report as write_ab_report
 from .analytics import AnalyticsReport, analyze_run
-from .arena import ArenaState, arena_step, draw_advertisers, draw_traffic
 from .arena_evaluate import arena_summary, arena_table, evaluate_arena
-from .arena_seats import POLICIES, check_rivals, population, population_multipliers, start_population
+from .arena_seats import POLICIES, check_rivals, play
 from .baselines import BASELINES, make_policy
 from .config import (ArenaConfig, Config, ConfigError, MarketConfig, _Yaml12Loader, atomic_write, check_number,
-                         from_dict, make_rng, override, to_dict)
+                         from_dict, override, to_dict)
 from .evaluate import seed_streams, summarize, trace_days
 from .experiments import ExperimentResult, format_summary, learning_curves, run_experiment, summary_table
 from .hpo import HyperparameterOptimizer, sqlite_url
@@ -557,20 +556,17 @@ def report_arena(fields: str = "") -> ArenaConfig:
 # %% ../nbs/62_report.ipynb #0b5282a1
 def arena_trace(cfg: ArenaConfig, policies: list[str], seed: int = 0, fit_seed: int | None = None) -> pd.DataFrame:
     "Seat 0's budget spent and CPA / target (expected conversions) at each step of one day, per policy in seat 0."
-    rows = []
+    frames = []
     for name in policies:
-        pop = population(cfg, name, fit_seed)
-        rng = make_rng(np.random.SeedSequence(seed).spawn(1)[0])      # play's draws: the same day for every policy
-        adv = draw_advertisers(cfg, rng, 1)
-        traffic = draw_traffic(cfg, adv, rng)
-        start_population(pop, cfg, adv, traffic, seed)
-        state, last = ArenaState.new(cfg, adv), None
-        for t in range(cfg.num_steps):
-            last = arena_step(state, traffic, adv, t, population_multipliers(pop, t, state, last), cfg)
-            spend, conv = state.spend[0, 0] / MICROS, state.expected_conversions[0, 0]
-            rows.append({"policy": name, "step": t + 1, "spent": spend / adv.budget[0, 0],
-                         "cpa_ratio": spend / conv / adv.target_cpa[0, 0] if conv > 0 else np.nan})
-    return pd.DataFrame(rows)
+        steps = []
+        day = play(cfg, name, 1, seed, keep_log=False, fit_seed=fit_seed, on_step=steps.append)   # the same day
+        spend = np.cumsum([s.spend[0, 0] for s in steps]) / MICROS
+        conv = np.cumsum([s.expected_conversions[0, 0] for s in steps])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cpa = np.where(conv > 0, spend / conv / day.adv.target_cpa[0, 0], np.nan)
+        frames.append(pd.DataFrame({"policy": name, "step": np.arange(1, len(steps) + 1),
+                                    "spent": spend / day.adv.budget[0, 0], "cpa_ratio": cpa}))
+    return pd.concat(frames, ignore_index=True)
 
 def arena_plot(df: pd.DataFrame, trace: pd.DataFrame):
     "% of bound and % of reference per day for each policy in seat 0, and seat 0's day under some; the figure."
@@ -768,6 +764,10 @@ def _run_analytics(ctx: ReportContext) -> AnalyticsReport:
     return insights
 
 # %% ../nbs/62_report.ipynb #fe986371
+def _check_arena(v: Mapping[str, Any]) -> None:
+    _at_least(v, 0, "arena_days")
+    report_arena(v.get("arena", ""))
+
 def _run_arena(ctx: ReportContext) -> pd.DataFrame:
     v = ctx.values
     cfg = report_arena(v["arena"])
@@ -807,7 +807,7 @@ SECTIONS: list[ReportSection] = [
                       "replay it."),
     ReportSection("arena", "The arena: many advertisers in the same auctions", params=("arena_days", "arena"),
                   enabled=lambda v: v.get("arena_days", 0) > 0, outputs=("arena.png", "arena.csv"),
-                  check=lambda v: [_at_least(v, 0, "arena_days"), report_arena(v.get("arena", ""))], run=_run_arena,
+                  check=_check_arena, run=_run_arena,
                   statement=arena_statement, metrics=_arena_metrics,
                   write=lambda df, out: [atomic_write(out / "arena.csv", arena_table(df).to_csv(index=False))],
                   off="arena: not evaluated in this run (arena_days = 0); the presets 'quick' and 'default' "
