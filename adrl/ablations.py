@@ -88,6 +88,7 @@ def run_ablations(
     if full is None: return result
     rows = lambda df, col: df[(df[col].astype(str) == reused) & df.seed.isin(seeds)].assign(**{col: FULL})
     fin, cur, tim = rows(full.final, "agent"), rows(full.curves, "label"), rows(full.timings, "label")
+    fin = fin[fin.episode < result.settings["eval_episodes"]]       # the ablations' days: a prefix of the full's
     settings = {**result.settings, "configs": {FULL: to_dict(base), **result.settings["configs"]},
                 "full_reused_from": reused}
     out = ExperimentResult(pd.concat([cur, result.curves], ignore_index=True),
@@ -107,11 +108,11 @@ def _reusable(full: ExperimentResult, label: str | None, base: Config, seeds: li
     if label not in configs:
         raise ValueError(f"full_label: {label!r} is not a config of the experiment: {list(configs)}")
     n_eval = eval_episodes or base.experiment.num_eval_episodes
-    wanted = {"config": to_dict(base), "episodes": episodes, "eval_every": eval_every, "eval_episodes": n_eval,
-              "eval_seed": int(eval_seed)}
+    wanted = {"config": to_dict(base), "episodes": episodes, "eval_every": eval_every, "eval_seed": int(eval_seed)}
     have = {"config": configs[label], "episodes": st.get("episodes"), "eval_every": st.get("eval_every"),
-            "eval_episodes": st.get("eval_episodes"), "eval_seed": st.get("eval_seed")}
+            "eval_seed": st.get("eval_seed")}
     differ = [k for k in wanted if wanted[k] != have[k]]
+    if (st.get("eval_episodes") or 0) < n_eval: differ.append("eval_episodes")   # held-out days are prefix-stable
     if differ:
         raise ValueError(f"full: its runs differ from the ablations' in {', '.join(differ)}; they cannot be reused")
     missing = sorted(set(seeds) - set(st.get("seeds", ())))

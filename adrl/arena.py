@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .config import ArenaConfig, make_rng
-from .market import MICROS, diurnal, to_micros
+from .market import MICROS, NORMAL_TABLE, diurnal, quantile_normals, to_micros
 
 # %% auto #0
 __all__ = ['MAX_BID', 'ARENA_FEATURES', 'Policy', 'Advertisers', 'draw_advertisers', 'Traffic', 'step_distribution',
@@ -55,7 +55,7 @@ class Traffic(NamedTuple):
     p_true: np.ndarray  # (D, N, J) float32 true conversion probability if advertiser i's ad is seen
     p_pred: np.ndarray  # (D, N, J) float32 the probability advertiser i's bidder predicts
     depth: np.ndarray  # (D, J) float32 how far the user looks: slot k is seen iff depth < exposure[k]
-    conv_u: np.ndarray  # (D, N, J) float32 uniform: advertiser i converts iff served, seen and conv_u < p_true
+    conv_u: np.ndarray  # (D, K, J) float32 uniform: slot k's advertiser i converts iff served, seen, conv_u < p_true
     delay: np.ndarray  # (D, J) int64 steps a conversion from this impression takes to arrive
 
 def step_distribution(cfg: ArenaConfig) -> np.ndarray:
@@ -81,10 +81,10 @@ def draw_traffic(cfg: ArenaConfig, adv: Advertisers, rng: np.random.Generator) -
     p_true, p_pred = np.empty((D, N, J), f32), np.empty((D, N, J), f32)
     tmp, category = np.empty((N, J), f32), np.arange(N) % cfg.num_categories
     log_mix, log_mis = np.log(C * adv.channel_mix).astype(f32), np.log(adv.miscalibration).astype(f32)
+    pair, pred = NORMAL_TABLE * f32(cfg.pair_noise), NORMAL_TABLE * f32(cfg.prediction_noise)
     for d in range(D):
         x = p_pred[d]
-        rng.standard_normal(dtype=f32, out=x)
-        x *= f32(cfg.pair_noise)
+        quantile_normals(rng, (N, J), pair, out=x)
         x += (np.log(cfg.base_cvr) + cfg.quality_spread * rng.standard_normal(J, dtype=f32)).astype(f32)
         affinity = f32(cfg.affinity_spread) * rng.standard_normal((cfg.num_categories, J), dtype=f32)
         x += np.take(affinity, category, axis=0, out=tmp)
@@ -92,14 +92,12 @@ def draw_traffic(cfg: ArenaConfig, adv: Advertisers, rng: np.random.Generator) -
         np.exp(x, out=p_true[d])
         np.minimum(p_true[d], f32(1), out=p_true[d])
         # the bidder's prediction: the true rate x its own noise x a per-(advertiser, channel) bias
-        rng.standard_normal(dtype=f32, out=tmp)
-        tmp *= f32(cfg.prediction_noise)
-        x += tmp
+        x += quantile_normals(rng, (N, J), pred, out=tmp)
         x += np.take(log_mis[d], channel[d], axis=1, out=tmp)
         np.exp(x, out=x)
         np.minimum(x, f32(1), out=x)
     depth = rng.random((D, J), dtype=f32)
-    conv_u = rng.random((D, N, J), dtype=f32)
+    conv_u = rng.random((D, cfg.num_slots, J), dtype=f32)
     L = len(cfg.delay)
     delay = rng.choice(L, size=(D, J), p=np.array(cfg.delay)) if L > 1 else np.zeros((D, J), np.int64)
     return Traffic(channel, step, offsets, p_true, p_pred, depth, conv_u, delay)
@@ -232,7 +230,7 @@ def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, mu
     s = np.flatnonzero(served)
     gs, ds, js, iss = group[s], day[m[s]], index[m[s]], who[s]
     p = traffic.p_true[ds, iss, js]
-    conv = traffic.conv_u[ds, iss, js] < p
+    conv = traffic.conv_u[ds, s % cfg.num_slots, js] < p
     spend = _per(D, N, gs, cost[s]).astype(np.int64)
     res_conv = _per(D, N, gs[conv])
     L = state.pending.shape[2]
@@ -294,7 +292,7 @@ def arena_step_reference(state: ArenaState, traffic: Traffic, adv: Advertisers, 
                 out["spend"][d, i] += price[k]
                 out["exposures"][d, i] += 1
                 expected[d, i] += float(traffic.p_true[d, i, j])
-                if traffic.conv_u[d, i, j] < traffic.p_true[d, i, j]:
+                if traffic.conv_u[d, k, j] < traffic.p_true[d, i, j]:
                     out["conversions"][d, i] += 1
                     state.pending[d, i, traffic.delay[d, j]] += 1
             days.append(d)

@@ -15,10 +15,10 @@ from .market import MICROS, StepResult, bid_levels, bid_multipliers, value_per_c
 from .oracle import HindsightTracker, oracle_costs
 
 # %% auto #0
-__all__ = ['CURVE_FLOOR', 'CURVE_BLOCK', 'BASELINES', 'Action', 'Policy', 'equal_split', 'RandomPolicy', 'FixedPolicy',
-           'GreedyPolicy', 'pooled_allocation', 'PooledPolicy', 'TruthfulPolicy', 'DayTotals', 'run_days', 'simulate',
-           'LinearPolicy', 'PIDPolicy', 'pacing_target', 'dual_step', 'optimal_spend_curve', 'DualPolicy',
-           'make_policy']
+__all__ = ['MEMO_SIZE', 'FITS', 'CURVE_FLOOR', 'CURVE_BLOCK', 'BASELINES', 'Action', 'Policy', 'equal_split', 'remember',
+           'memoised_fit', 'policy_key', 'RandomPolicy', 'FixedPolicy', 'GreedyPolicy', 'pooled_allocation',
+           'PooledPolicy', 'TruthfulPolicy', 'DayTotals', 'draw_days', 'run_days', 'simulate', 'LinearPolicy',
+           'PIDPolicy', 'pacing_target', 'dual_step', 'optimal_spend_curve', 'DualPolicy', 'make_policy']
 
 # %% ../nbs/20_baselines.ipynb #a814a240
 class Action(NamedTuple):
@@ -29,6 +29,7 @@ class Action(NamedTuple):
 class Policy:
     "The interface of every bidding-and-allocation policy."
     name = "policy"
+    deterministic = False  # True: its days are a function of its attributes and the market (`policy_key`)
     def fit(self, cfg: MarketConfig, seed: int) -> Policy:
         "Tune on training markets drawn from `seed` (never an evaluation seed). Default: nothing to tune."
         return self
@@ -45,6 +46,43 @@ def equal_split(num_envs: int, num_channels: int) -> np.ndarray:
     "Every channel gets the same share of the budget."
     return np.full((num_envs, num_channels), 1.0 / num_channels)
 
+# %% ../nbs/20_baselines.ipynb #a3cea147
+MEMO_SIZE = 512  # entries each per-process memo keeps (the oldest goes first)
+
+def remember(memo: dict, key, value):
+    "Store `value` under `key` in a bounded, insertion-ordered `memo`; return `value`."
+    memo[key] = value
+    while len(memo) > MEMO_SIZE: memo.pop(next(iter(memo)))
+    return value
+
+def _plain(x) -> bool:
+    "A value that keys a memo by what it is: None, bool, int, float, str, or a tuple of them."
+    return x is None or isinstance(x, (bool, int, float, str)) or (isinstance(x, tuple) and all(map(_plain, x)))
+
+FITS: dict = {}  # (class, settings before the fit, market, seed) -> the attributes after it
+
+def memoised_fit(fit):
+    "Decorate a `fit` that depends only on the policy's plain settings, the market and the seed: run once per process."
+    @functools.wraps(fit)
+    def wrapper(self, cfg, seed):
+        settings = tuple(sorted(vars(self).items()))
+        if not all(_plain(v) for _, v in settings): return fit(self, cfg, seed)   # e.g. arrays: not memoised
+        key = (type(self), settings, cfg, int(seed))
+        if key not in FITS: remember(FITS, key, dict(vars(fit(self, cfg, seed))))
+        vars(self).update(FITS[key])
+        return self
+    return wrapper
+
+def policy_key(policy: Policy) -> tuple | None:
+    "What a deterministic policy does on a day, as a hashable key (its class and attributes); None otherwise."
+    if not policy.deterministic: return None
+    items = []
+    for k, v in sorted(vars(policy).items()):
+        if isinstance(v, np.ndarray): v = (v.dtype.str, v.shape, v.tobytes())
+        elif not _plain(v): return None                       # a generator, a system: not a key
+        items.append((k, v))
+    return (type(policy), tuple(items))
+
 # %% ../nbs/20_baselines.ipynb #2234ee3e
 class RandomPolicy(Policy):
     "The seed's random agent: a random bid level per channel and a random allocation, every slot."
@@ -56,6 +94,7 @@ class RandomPolicy(Policy):
 class FixedPolicy(Policy):
     "The seed's fixed strategy: bid 2.5 per click (on an average click) everywhere, split the budget equally."
     name = "fixed"
+    deterministic = True
     def __init__(self, bid_per_click: float = 2.5): self.bid_per_click = bid_per_click
     def act(self, obs, training=False):
         m = self.bid_per_click / value_per_click(self.cfg)
@@ -66,6 +105,7 @@ class GreedyPolicy(Policy):
     ("The seed's greedy agent: bid up one level after a slot better than its running mean reward, "
      "down after a worse one.")
     name = "greedy"
+    deterministic = True
     def reset(self, cfg, num_envs, rng):
         super().reset(cfg, num_envs, rng)
         self.level = np.full(num_envs, float(np.argmin(np.abs(bid_levels(cfg) - 2.5))))   # start at the seed's 2.5
@@ -107,6 +147,7 @@ class PooledPolicy(Policy):
 class TruthfulPolicy(PooledPolicy):
     "Bid each opportunity's expected value."
     name = "truthful"
+    deterministic = True
     def act(self, obs, training=False):
         return Action(np.ones((self.E, self.C)), self.allocation())
 
@@ -122,22 +163,27 @@ class DayTotals(NamedTuple):
     channel_cost: np.ndarray  # (E, C) spend per channel
     exhausted_at: np.ndarray  # (E,) slot in which the budget ran out (NaN: it lasted the day)
 
-def run_days(policies: dict[str, Policy], cfg: MarketConfig, num_days: int, seed: int,
-             on_slot=None) -> dict[str, DayTotals]:
-    "Run every policy on the same `num_days` days drawn from `seed` (common random numbers), in lockstep."
-    from adrl.market import Ledger, SyntheticSource, observe, resolve, slot_reward
+def draw_days(cfg: MarketConfig, num_days: int, seed: int):
+    "The slots of `num_days` parallel days drawn from `seed`, in order: what every policy of `run_days` faces."
+    from adrl.market import SyntheticSource
     rng = make_rng(seed)
     src = SyntheticSource(cfg, num_days)
     src.reset(rng, np.ones(num_days, bool))
+    for t in range(cfg.max_steps): yield src.draw(rng, np.full(num_days, t))
+
+def run_days(policies: dict[str, Policy], cfg: MarketConfig, num_days: int, seed: int,
+             on_slot=None, places: dict[str, int] | None = None) -> dict[str, DayTotals]:
+    ("Run every policy on the same `num_days` days drawn from `seed` (common random numbers), in lockstep; "
+     "policy `name` draws its own randomness from [seed, places[name]] (default: its place in `policies`).")
+    from adrl.market import Ledger, observe, resolve, slot_reward
     E, C = num_days, len(cfg.channels)
     state = {}
     for i, (name, p) in enumerate(policies.items()):
-        p.reset(cfg, E, make_rng([seed, i]))
+        p.reset(cfg, E, make_rng([seed, i if places is None else places[name]]))
         state[name] = dict(ledger=Ledger.new(E, C, cfg.initial_budget), last=None, sums={k: np.zeros(E) for k in
                            ("reward", "conversions", "clicks", "wins", "auctions", "cost", "value")},
                            channel_cost=np.zeros((E, C)), exhausted_at=np.full(E, np.nan))
-    for t in range(cfg.max_steps):
-        slot = src.draw(rng, np.full(E, t))
+    for t, slot in enumerate(draw_days(cfg, E, seed)):
         if on_slot is not None: on_slot(slot)
         tt = np.full(E, t)
         for name, p in policies.items():
@@ -167,8 +213,10 @@ def simulate(policies: dict[str, Policy], cfg: MarketConfig, num_days: int, seed
 class LinearPolicy(PooledPolicy):
     "Bid a constant multiple of value, `m x v`; `m` is tuned on training markets by `fit`."
     name = "linear"
+    deterministic = True
     def __init__(self, multiplier: float | None = None, tune_days: int = 8):
         self.multiplier, self.tune_days = multiplier, tune_days
+    @memoised_fit
     def fit(self, cfg, seed):
         def best_of(grid):
             scores = simulate({f"{m:.6f}": LinearPolicy(m) for m in grid}, cfg, self.tune_days, seed)
@@ -185,9 +233,11 @@ class LinearPolicy(PooledPolicy):
 class PIDPolicy(PooledPolicy):
     "PID budget pacing: steer log(multiplier) so that spend tracks an even plan."
     name = "pid"
+    deterministic = True
     def __init__(self, base: float | None = None, kp: float = 5.0, ki: float = 1.0, kd: float = 0.0,
                  tune_days: int = 8):
         self.base, self.kp, self.ki, self.kd, self.tune_days = base, kp, ki, kd, tune_days
+    @memoised_fit
     def fit(self, cfg, seed):
         self.base = LinearPolicy(tune_days=self.tune_days).fit(cfg, seed).multiplier
         grid = {(kp, ki): PIDPolicy(self.base, kp, ki) for kp in (2.0, 5.0, 10.0, 20.0) for ki in (0.0, 1.0, 3.0)}
@@ -247,10 +297,12 @@ def optimal_spend_curve(cfg: MarketConfig, seed: int, days: int = 50) -> np.ndar
 class DualPolicy(PooledPolicy):
     "Adaptive pacing by online dual descent: bid v / (1 + mu), mu updated from each slot's spend."
     name = "dual"
+    deterministic = True
     def __init__(self, mu0: float | None = None, eta: float = 0.2, tune_days: int = 8, curve: bool = False,
                  curve_days: int = 50):
         self.mu0, self.eta, self.tune_days, self.curve, self.curve_days = mu0, eta, tune_days, curve, curve_days
         self.spend_curve = None  # None: the even target; else the learned curve (`fit` with curve=True)
+    @memoised_fit
     def fit(self, cfg, seed):
         m = LinearPolicy(tune_days=self.tune_days).fit(cfg, seed).multiplier
         self.mu0 = max(1.0 / m - 1.0, 0.0)

@@ -14,15 +14,15 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .baselines import Policy, make_policy, run_days
+from .baselines import Policy, make_policy, policy_key, remember, run_days
 from .market import MICROS, Market
 from .config import MarketConfig, atomic_write, make_rng, spawn_seeds
 from .oracle import HindsightTracker, pct_of_optimum, policy_score
 from .stats import bootstrap_ci
 
 # %% auto #0
-__all__ = ['BLOCK', 'METRICS', 'Seeds', 'seed_streams', 'evaluate', 'summarize', 'results_table', 'write_summary', 'save_results',
-           'trace_days']
+__all__ = ['BLOCK', 'METRICS', 'BLOCKS', 'Seeds', 'seed_streams', 'evaluate', 'summarize', 'results_table', 'write_summary',
+           'save_results', 'trace_days']
 
 # %% ../nbs/21_evaluate.ipynb #eb622981
 BLOCK = 25  # evaluation days are drawn in blocks of this many parallel days
@@ -68,6 +68,15 @@ def _hindsight_rows(name: str, o: dict, optimum: np.ndarray, reference: np.ndarr
         "win_rate": np.nan, "budget_utilisation": o["spend"] / cfg.initial_budget, "exhausted_at": np.nan})
 
 # %% ../nbs/21_evaluate.ipynb #5e7fadf8
+BLOCKS: dict = {}  # (market, days, block seed) -> (bound, reference); with a policy_key: that policy's DayTotals
+
+def _read_only(x):
+    "Freeze the arrays of a remembered result (a dict, a tuple or a NamedTuple of arrays), so no caller can edit it."
+    for a in (x.values() if isinstance(x, dict) else x):
+        if isinstance(a, np.ndarray): a.setflags(write=False)
+        elif isinstance(a, (dict, tuple)): _read_only(a)
+    return x
+
 def evaluate(policies: dict[str, Policy] | list[str], cfg: MarketConfig, episodes: int = 100, seed: int = 0,
              oracle: bool = True, progress: bool = False, reference: bool = False) -> pd.DataFrame:
     "Run policies on the same `episodes` held-out days; one row per (agent, episode)."
@@ -85,14 +94,25 @@ def evaluate(policies: dict[str, Policy] | list[str], cfg: MarketConfig, episode
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=blocks * cfg.max_steps, desc="evaluate", unit="slot", leave=False)
-    frames = []
+    frames, places = [], {name: i for i, name in enumerate(policies)}
+    keys = {name: policy_key(p) for name, p in policies.items()}
     for b, block_seed in enumerate(block_seeds):
-        tracker = HindsightTracker(cfg, BLOCK)
+        block = (cfg, BLOCK, block_seed)
+        known = {n: BLOCKS[(*block, k)] for n, k in keys.items() if k is not None and (*block, k) in BLOCKS}
+        todo = {n: p for n, p in policies.items() if n not in known}
+        tracker = HindsightTracker(cfg, BLOCK) if block not in BLOCKS else None
         def on_slot(slot):
-            tracker.add(slot)
+            if tracker is not None: tracker.add(slot)
             if bar is not None: bar.update(1)
-        totals = run_days(policies, cfg, BLOCK, block_seed, on_slot=on_slot)
-        best, ref = tracker.optimum(), tracker.reference()
+        played = {}
+        if todo or tracker:
+            played = run_days(todo, cfg, BLOCK, block_seed, on_slot, places)
+        if bar is not None and not (todo or tracker): bar.update(cfg.max_steps)
+        for n, t in played.items():
+            if keys[n] is not None: remember(BLOCKS, (*block, keys[n]), _read_only(t))
+        totals = {n: known[n] if n in known else played[n] for n in policies}
+        if tracker is not None: remember(BLOCKS, block, _read_only((tracker.optimum(), tracker.reference())))
+        best, ref = BLOCKS[block]
         optimum, ref_score = best["score"], ref["score"]
         for name, t in totals.items(): frames.append(_rows(name, t, optimum, ref_score, cfg, b * BLOCK))
         if oracle: frames.append(_hindsight_rows("oracle", best, optimum, ref_score, cfg, b * BLOCK))

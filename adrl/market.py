@@ -13,16 +13,18 @@ from typing import NamedTuple
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from scipy.special import ndtri
 
 from .config import Config, MarketConfig, make_rng
 
 # %% auto #0
-__all__ = ['MICROS', 'EXHAUSTED', 'CHANNEL_FEATURES', 'ALLOCATION_STEPS', 'CONTROLLER_MODES', 'to_micros', 'diurnal',
-           'scale_traffic', 'lognormal_mean', 'value_per_click', 'bid_levels', 'bid_multipliers', 'Slot',
-           'segment_starts', 'scored_value', 'SyntheticSource', 'Ledger', 'SlotResult', 'segment_cumsum', 'segment_sum',
-           'auction_costs', 'arrival_order', 'resolve', 'resolve_reference', 'check_against_reference',
-           'observation_names', 'observe', 'slot_reward', 'StepResult', 'Market', 'decode_action', 'action_space',
-           'observation_space', 'AdAuctionEnv', 'AdAuctionVectorEnv', 'AdAuctionParallelEnv', 'parallel_env']
+__all__ = ['MICROS', 'NORMAL_BITS', 'NORMAL_TABLE', 'EXHAUSTED', 'CHANNEL_FEATURES', 'ALLOCATION_STEPS', 'CONTROLLER_MODES',
+           'to_micros', 'diurnal', 'scale_traffic', 'lognormal_mean', 'value_per_click', 'bid_levels',
+           'bid_multipliers', 'Slot', 'segment_starts', 'scored_value', 'normal_table', 'quantile_normals',
+           'SyntheticSource', 'Ledger', 'SlotResult', 'segment_cumsum', 'segment_sum', 'auction_costs', 'arrival_order',
+           'resolve', 'resolve_reference', 'check_against_reference', 'observation_names', 'observe', 'slot_reward',
+           'StepResult', 'Market', 'decode_action', 'action_space', 'observation_space', 'AdAuctionEnv',
+           'AdAuctionVectorEnv', 'AdAuctionParallelEnv', 'parallel_env']
 
 # %% ../nbs/10_market.ipynb #ce8b3ab2
 MICROS = 1_000_000  # money is stored as integer micros: 1.0 currency unit = 1,000,000
@@ -103,6 +105,21 @@ def scored_value(slot: Slot, cfg: MarketConfig) -> np.ndarray:
     click, _ = slot.outcomes()
     return np.where(click, slot.pcvr * np.float32(cfg.conversion_value), np.float32(0))
 
+# %% ../nbs/10_market.ipynb #68e265bb
+NORMAL_BITS = 16  # quantile_normals draws one of 2^16 equiprobable values
+
+def normal_table(bits: int = NORMAL_BITS) -> np.ndarray:
+    "The standard normal's quantiles at the midpoints (k + 1/2) / 2^bits, rescaled to unit variance (float32)."
+    q = ndtri((np.arange(2 ** bits) + 0.5) / 2 ** bits)
+    return (q / np.sqrt(np.mean(q * q))).astype(np.float32)
+
+NORMAL_TABLE = normal_table()
+
+def quantile_normals(rng: np.random.Generator, shape, table: np.ndarray = NORMAL_TABLE, out=None) -> np.ndarray:
+    "Normal draws by inverse transform of 16-bit uniforms: `table` (NORMAL_TABLE, or a multiple of it) at each."
+    return np.take(table, rng.integers(0, 2 ** NORMAL_BITS, size=shape, dtype=np.uint16), out=out)
+
+
 # %% ../nbs/10_market.ipynb #4bff4ae7
 class SyntheticSource:
     "Draws auction opportunities from the market model of a `MarketConfig`."
@@ -141,7 +158,7 @@ class SyntheticSource:
         counts = rng.poisson(self.volume * self.volume_factor * (1 + self.amp * wave))
         sizes = counts.T.reshape(-1)                                                # per (channel, day) segment
         seg = np.repeat(np.arange(C * E, dtype=np.int64), sizes)
-        z = rng.standard_normal((3, seg.size), dtype=f32)
+        z = quantile_normals(rng, (3, seg.size))
         u = rng.random(seg.size, dtype=f32)
         # log pCTR, log pCVR and the competing bid's log, channel by channel (each channel is one contiguous block)
         x_ctr, x_cvr, log_p = np.empty_like(z[0]), np.empty_like(z[0]), np.empty_like(z[0])

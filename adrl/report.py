@@ -53,10 +53,10 @@ __all__ = ['TEMPLATE', 'NOTEBOOK', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES',
            'ThisPythonKernelManager', 'template_parameters', 'ParameterError', 'check_parameters', 'report_market',
            'check_agents', 'output_dir', 'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise',
            'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'check_seeds', 'TrainedSystem', 'with_system',
-           'first_run', 'ablation_names', 'check_ablation_seeds', 'report_ablations', 'format_ablations',
-           'ablation_statement', 'check_arms', 'ab_variant', 'run_ab', 'ab_statement', 'report_hpo', 'hpo_table',
-           'hpo_transfer', 'hpo_statement', 'ipinyou_statement', 'report_arena', 'arena_trace', 'arena_plot',
-           'arena_statement', 'ReportContext', 'ReportSection', 'section', 'run_section', 'run_sections',
+           'first_run', 'ablation_names', 'ablation_days', 'check_ablation_seeds', 'report_ablations',
+           'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab', 'ab_statement', 'report_hpo',
+           'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement', 'report_arena', 'arena_trace',
+           'arena_plot', 'arena_statement', 'ReportContext', 'ReportSection', 'section', 'run_section', 'run_sections',
            'report_files', 'check_sections', 'report_parameters', 'headline_metrics', 'key_statements', 'bullet_list',
            'markdown_table', 'markdown_report', 'metrics_document', 'write_report_files', 'ReportError',
            'default_run_id', 'prepare_run_dir', 'settle_run_dir', 'execute_template', 'export_html', 'run_report']
@@ -380,6 +380,13 @@ def ablation_names(names: list[str]) -> list[str]:
     try: ablation_configs(Config(), names)
     except ValueError as err: raise ValueError(f"ablations: {err}") from None
     return [n for n in names if n != FULL]
+
+def ablation_days(v: Mapping[str, Any]) -> int:
+    "The held-out days the ablations are scored on: the first `ablation_days` of the system's (0: all `episodes`)."
+    n, days = v.get("ablation_days", 0), v.get("episodes", 1)
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= days:
+        raise ValueError(f"ablation_days: {n!r} is out of range: must be an integer in [0, episodes = {days}]")
+    return n or days
 
 def check_ablation_seeds(seeds: list[int], train_seeds: list[int]) -> tuple[int, ...]:
     "The ablations' seeds, checked: each must be a training seed (its full-system run is reused)."
@@ -709,13 +716,14 @@ def _check_ablations(v: Mapping[str, Any]) -> None:
     if not _trained(v):
         raise ValueError("ablations: need the trained system (train_episodes > 0): its runs are the reference")
     check_ablation_seeds(v.get("ablation_seeds", [0]), v.get("train_seeds", [0]))
+    ablation_days(v)
 
 def _run_ablations(ctx: ReportContext) -> pd.DataFrame:
     v, system = ctx.values, ctx.results.get("system")
     if system is None: raise ValueError("ablations: need the trained system (train_episodes > 0), run before them")
     abl = report_ablations(system.exp, ctx.cfg, ablation_names(v["ablations"]),
                            check_ablation_seeds(v["ablation_seeds"], v["train_seeds"]), v["train_episodes"],
-                           v["episodes"], v["seed"], v["workers"])
+                           ablation_days(v), v["seed"], v["workers"])
     table = ablation_table(abl.final, alpha=v["alpha"], seed=v["seed"])
     _show(save_figure(ablation_barplot(table, interval="t"), ctx.out / "ablations.png"),
           format_ablations(table).set_index("Ablation"))
@@ -782,7 +790,8 @@ SECTIONS: list[ReportSection] = [
                   enabled=_trained, outputs=("learning_curves.png",), check=_check_system,
                   run=_run_system,
                   off="trained system: not trained in this run (train_episodes = 0); the preset 'default' trains it."),
-    ReportSection("ablations", "Ablations: what each part contributes", params=("ablations", "ablation_seeds"),
+    ReportSection("ablations", "Ablations: what each part contributes",
+                  params=("ablations", "ablation_seeds", "ablation_days"),
                   enabled=lambda v: bool(v.get("ablations")), outputs=("ablations.png", "ablations.csv"),
                   check=_check_ablations, run=_run_ablations, statement=ablation_statement,
                   metrics=_ablation_metrics, markdown=_ablation_markdown,
@@ -965,8 +974,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the full market, 50 held-out days: about 2 minutes on 2 cores
     "quick": {**FULL_MARKET, "episodes": 50, "real_data": True, "ipinyou_episodes": 1000, "arena_days": 20},
     "default": {**FULL_MARKET, "episodes": 200, "train_episodes": 300, "train_seeds": [0, 1, 2, 3, 4], "workers": 2,
-                "ablations": ["all"], "ablation_seeds": [0, 1, 2], "ab_test": ["system", "best"], "hpo_trials": 6,
-                "hpo_episodes": 100, "real_data": True, "arena_days": 50},  # the README's report
+                "ablations": ["all"], "ablation_seeds": [0, 1, 2], "ablation_days": 100, "ab_test": ["system", "best"],
+                "hpo_trials": 6, "hpo_episodes": 100, "real_data": True, "arena_days": 50},  # the README's report
     "smoke": {},  # the template's own defaults: a small market, 20 days, seconds
 }
 

@@ -144,7 +144,10 @@ def test_registry_holds_the_best_version(tmp_path):
 
 
 # the bidder alone (no pacer) on the tiny market: validation improves several times in 40 days
-LEARNING = {"experiment.eval_frequency": 4, "agent.bid_base": "fixed", "experiment.num_val_episodes": 4}
+# validation every 4 days, and a budget agent that learns fast enough for its greedy policy to move (and so to set
+# new bests) within 40 days of the tiny market
+LEARNING = {"experiment.eval_frequency": 4, "agent.bid_base": "fixed", "experiment.num_val_episodes": 4,
+            "agent.ppo_learning_rate": 0.01}
 
 
 def test_three_versions_in_one_run_each_loads(tmp_path):
