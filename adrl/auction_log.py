@@ -6,24 +6,35 @@
 from __future__ import annotations
 
 import dataclasses
+import lzma
+import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
-from .config import ChannelConfig, MarketConfig, check_number, make_rng
+from .config import ChannelConfig, MarketConfig, check_number, clip, make_rng, show
 from .market import MICROS, Slot, SyntheticSource, arrival_order, scale_traffic, segment_starts, to_micros
 
 # %% auto #0
-__all__ = ['LOG_COLUMNS', 'REQUIRED_COLUMNS', 'CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'LogError', 'AuctionLog', 'load_log',
-           'log_frame', 'write_log', 'write_example_log', 'LogSource', 'config_for_log']
+__all__ = ['LOG_COLUMNS', 'REQUIRED_COLUMNS', 'MAX_SLOTS', 'MAX_CHANNELS', 'MAX_PRICE', 'MAX_TOTAL', 'MAX_BLOCKS', 'CSV_SUFFIXES',
+           'PARQUET_SUFFIXES', 'READ_ERRORS', 'LogError', 'AuctionLog', 'load_log', 'log_frame', 'write_log',
+           'write_example_log', 'LogSource', 'config_for_log']
 
 # %% ../nbs/12_auction_log.ipynb #cb269c42
 # every column, in file order
 LOG_COLUMNS = ("episode", "slot", "channel", "pctr", "pcvr", "price", "click", "conversion")
 REQUIRED_COLUMNS = ("slot", "channel", "pctr", "pcvr", "price")  # episode, click and conversion are optional
+# what the market can represent
+MAX_SLOTS = 86_400  # the most slots a logged day may have: one a second
+MAX_CHANNELS = 64  # the most channels a market has (MarketConfig.num_channels)
+MAX_PRICE = 2 ** 53 / MICROS  # the highest price (currency units) float64 holds to the micro: about 9.0e9
+MAX_TOTAL = 2 ** 62 / MICROS  # the highest sum of a log's prices: half of int64 micros, so no sum wraps (4.6e12)
+MAX_BLOCKS = 1 << 24  # (episode, slot, channel) blocks a LogSource indexes: int64 tables of 128 MiB at most
 
 class LogError(ValueError):
     "An auction log that cannot be replayed; the message names the file, the row and the column."
@@ -34,8 +45,8 @@ def _at(file: str, row: int | None = None, column: str | None = None) -> str:
 
 # %% ../nbs/12_auction_log.ipynb #ecce07eb
 def _fmt(v: float) -> str:
-    "A parsed number as it would be written: 100, 1.3, -0.5."
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
+    "A parsed number as it would be written: 100, 1.3, -0.5, 1e+19."
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else repr(float(v))
 
 def _numbers(raw: np.ndarray, file: str, column: str) -> np.ndarray:
     "A column as finite float64, or a LogError naming the first row that is missing, not a number, or not finite."
@@ -48,20 +59,22 @@ def _numbers(raw: np.ndarray, file: str, column: str) -> np.ndarray:
                 try: float(raw[i])
                 except (ValueError, TypeError):
                     v = raw[i]
-                    missing = v is None or (not isinstance(v, str) and pd.isna(v)) or str(v).strip() == ""
+                    missing = v is None or (np.ndim(v) == 0 and not isinstance(v, str) and pd.isna(v)) or (
+                        str(v).strip() == "")
                     raise LogError(f"{_at(file, i + 1, column)}: " + ("missing value" if missing else
-                                   f"{str(v).strip()!r} is not a number")) from None
+                                   f"{show(str(v).strip())} is not a number")) from None
     bad = np.flatnonzero(~np.isfinite(x))
     if bad.size:
         i = bad[0]
-        what = (f"{str(text[i]).strip()!r} is not a finite number" if text is not None
+        what = (f"{show(str(text[i]).strip())} is not a finite number" if text is not None
                 else "missing value (NaN)" if np.isnan(x[i]) else f"{x[i]} is not a finite number")
         raise LogError(f"{_at(file, i + 1, column)}: {what}")
     return x
 
-def _integers(x: np.ndarray, file: str, column: str) -> np.ndarray:
-    "Whole numbers >= 0 as int64, or a LogError naming the first row that is not one."
-    for bad, what in ((x != np.floor(x), "is not an integer"), (x < 0, "is negative: it counts from 0")):
+def _integers(x: np.ndarray, file: str, column: str, below: int, why: str) -> np.ndarray:
+    "Whole numbers in [0, below) as int64 (`why` says where `below` comes from), or a LogError naming the first row."
+    for bad, what in ((x != np.floor(x), "is not an integer"), (x < 0, "is negative: it counts from 0"),
+                      (x >= below, f"is outside [0, {below}) ({why})")):
         if bad.any():
             i = int(np.argmax(bad))
             raise LogError(f"{_at(file, i + 1, column)}: {_fmt(x[i])} {what}")
@@ -82,21 +95,51 @@ def _labels(raw: np.ndarray, file: str, column: str) -> np.ndarray | None:
 
 # %% ../nbs/12_auction_log.ipynb #4d93fb23
 CSV_SUFFIXES, PARQUET_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst"), (".parquet", ".pq")
+# what readers raise on a file that is not what its name says (gzip's BadGzipFile is an OSError, zlib.error its own)
+READ_ERRORS = (OSError, EOFError, ValueError, NotImplementedError, zlib.error, lzma.LZMAError)
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")  # pandas' C parser on a row too long
 
-def _read_table(path: Path, rename: Mapping[str, str] | None = None) -> pd.DataFrame:
-    "A CSV (all values as text) or Parquet file as a DataFrame with normalised column names."
-    name = path.name.lower()
+def _format(name: str) -> str:
+    "The format a (lower-case) file name promises, in words."
+    kinds = {".gz": "gzip-compressed CSV", ".bz2": "bzip2-compressed CSV", ".zst": "zstd-compressed CSV"}
+    return "Parquet" if name.endswith(PARQUET_SUFFIXES) else kinds.get(Path(name).suffix, "CSV")
+
+def _read_table(path: Path, rename: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    "Our columns of a CSV (all values as text) or Parquet file, under normalised names; and every column's name."
+    name, file = path.name.lower(), path.name
+    if not name.endswith(CSV_SUFFIXES + PARQUET_SUFFIXES):
+        raise LogError(f"{file}: unknown format: name the file *.csv or *.parquet")
+    if not path.is_file(): raise LogError(f"{file}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
     try:
-        if name.endswith(PARQUET_SUFFIXES): df = pd.read_parquet(path)
-        elif name.endswith(CSV_SUFFIXES):
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
-        else: raise LogError(f"{path.name}: unknown format: name the file *.csv or *.parquet")
-    except pd.errors.EmptyDataError: raise LogError(f"{path.name}: the file is empty") from None
-    except pd.errors.ParserError as err: raise LogError(f"{path.name}: not a valid CSV file ({err})") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    if rename: df = df.rename(columns=dict(rename))
-    df.columns = [c.lower() for c in df.columns]
-    return df
+        if name.endswith(PARQUET_SUFFIXES):
+            table = pq.ParquetFile(path).read()
+            header = list(table.column_names)
+        else:
+            table = pd.read_csv(path, dtype=str, header=None, keep_default_na=False, skip_blank_lines=False)
+            header = list(table.iloc[0])
+    except pd.errors.EmptyDataError: raise LogError(f"{file}: the file is empty") from None
+    except pd.errors.ParserError as err:
+        m = _FIELDS.search(str(err))
+        if m is None:
+            raise LogError(f"{file}: not a valid CSV file ({clip(' '.join(str(err).split()), 200)})") from None
+        want, line, saw = map(int, m.groups())
+        raise LogError(f"{_at(file, line - 1)}: {saw} fields where the header has {want}: too many fields "
+                       "(a stray separator, or a value that needs quotes?)") from None
+    except UnicodeDecodeError as err:
+        raise LogError(f"{file}: not UTF-8 text (byte {err.object[err.start]:#04x}): save the log as UTF-8") from None
+    except READ_ERRORS as err:
+        reason = clip(" ".join(str(err).split()), 200)
+        raise LogError(f"{file}: cannot be read as {_format(name)} ({type(err).__name__}: {reason})") from None
+    names = [str(c).strip() for c in header]
+    names = [(rename or {}).get(c, c).lower() for c in names]
+    ours = {}
+    for i, c in enumerate(names):
+        if c in LOG_COLUMNS and ours.setdefault(c, i) != i:
+            raise LogError(f"{_at(file, column=c)}: appears twice in the header (columns {ours[c] + 1} and {i + 1})")
+    if isinstance(table, pd.DataFrame): df = table.iloc[1:, list(ours.values())].reset_index(drop=True)
+    else: df = table.select(list(ours.values())).to_pandas()
+    df.columns = list(ours)
+    return df, names
 
 # %% ../nbs/12_auction_log.ipynb #4a752742
 @dataclass(frozen=True, eq=False)
@@ -145,7 +188,8 @@ def _codes(labels: np.ndarray, order: Sequence | None, file: str, column: str) -
     unknown = [i for i, u in enumerate(uniq) if u not in known]
     if unknown:
         row = int(np.flatnonzero(np.isin(inv, unknown))[0]) + 1
-        raise LogError(f"{_at(file, row, column)}: {labels[row - 1]!r} is not one of {', '.join(map(repr, known))}")
+        raise LogError(f"{_at(file, row, column)}: {show(labels[row - 1])} is not one of "
+                       f"{clip(', '.join(map(repr, known)), 300)}")
     return np.array([known[u] for u in uniq], np.int64)[inv], np.array(list(order), object)
 
 def load_log(path, max_steps: int | None = None, channels: Sequence[str] | None = None,
@@ -154,29 +198,32 @@ def load_log(path, max_steps: int | None = None, channels: Sequence[str] | None 
     path = Path(path)
     file = path.name
     check_number("price_scale", price_scale, gt=0)
-    df = _read_table(path, rename)
+    if max_steps is not None: check_number("max_steps", max_steps, int, ge=1)
+    df, columns = _read_table(path, rename)
     for c in REQUIRED_COLUMNS + (("click",) if "conversion" in df else ()):
         if c not in df:
-            raise LogError(f"{_at(file, column=c)}: missing (the file has columns {', '.join(map(repr, df.columns))})")
+            raise LogError(f"{_at(file, column=c)}: missing (the file has columns "
+                           f"{clip(', '.join(map(repr, columns)), 300)})")
     if len(df) == 0: raise LogError(f"{file}: no rows: the file has a header but no auctions")
     raw = {c: (df[c].to_numpy(np.float64, na_value=np.nan) if pd.api.types.is_numeric_dtype(df[c])
                else df[c].to_numpy(object)) for c in LOG_COLUMNS if c in df}
     # slot
-    slot = _integers(_numbers(raw["slot"], file, "slot"), file, "slot")
-    if max_steps is not None and (slot >= max_steps).any():
-        i = int(np.argmax(slot >= max_steps))
-        raise LogError(f"{_at(file, i + 1, 'slot')}: {slot[i]} is outside [0, {max_steps}) (max_steps = {max_steps})")
+    horizon = (max_steps, f"max_steps = {max_steps}") if max_steps is not None else (
+        MAX_SLOTS, f"a logged day has at most {MAX_SLOTS:,} slots, one a second")
+    slot = _integers(_numbers(raw["slot"], file, "slot"), file, "slot", *horizon)
     # channel: indices, or names numbered by first appearance (or by `channels`)
     names = _labels(raw["channel"], file, "channel")
     if names is None:
-        channel = _integers(_numbers(raw["channel"], file, "channel"), file, "channel")
+        limit = (len(channels), "channels given") if channels is not None else (
+            MAX_CHANNELS, f"a market has at most {MAX_CHANNELS} channels")
+        channel = _integers(_numbers(raw["channel"], file, "channel"), file, "channel", *limit)
         channel_names = None if channels is None else tuple(channels)
-        if channels is not None and (channel >= len(channels)).any():
-            i = int(np.argmax(channel >= len(channels)))
-            raise LogError(f"{_at(file, i + 1, 'channel')}: {channel[i]} is outside [0, {len(channels)}) "
-                           "(channels given)")
     else:
         channel, labels = _codes(names, channels, file, "channel")
+        if len(labels) > MAX_CHANNELS:
+            i = int(np.argmax(channel >= MAX_CHANNELS))
+            raise LogError(f"{_at(file, i + 1, 'channel')}: {show(names[i])} is channel number {MAX_CHANNELS + 1}: "
+                           f"a market has at most {MAX_CHANNELS} channels")
         channel_names = tuple(str(n) for n in labels)
     # predictions and price
     rates = {}
@@ -191,7 +238,18 @@ def load_log(path, max_steps: int | None = None, channels: Sequence[str] | None 
     if (price < 0).any():
         i = int(np.argmax(price < 0))
         raise LogError(f"{_at(file, i + 1, 'price')}: {_fmt(price[i])} is negative: a competing price is >= 0")
-    price = to_micros(price * price_scale)
+    price = price * price_scale
+    scaled = "" if price_scale == 1 else f" (x price_scale = {price_scale:g})"
+    if (price >= MAX_PRICE).any():
+        i = int(np.argmax(price >= MAX_PRICE))
+        raise LogError(f"{_at(file, i + 1, 'price')}: {_fmt(price[i])}{scaled} is too large: a price must be below "
+                       f"{MAX_PRICE:.4g} currency units (2^53 micros, what float64 holds to the micro)")
+    total = np.cumsum(price)
+    if total[-1] >= MAX_TOTAL:
+        i = int(np.argmax(total >= MAX_TOTAL))
+        raise LogError(f"{_at(file, i + 1, 'price')}: the prices of rows 1 to {i + 1} sum to {total[i]:.4g}{scaled}: "
+                       f"more than the {MAX_TOTAL:.4g} currency units the market's int64 micros can sum")
+    price = to_micros(price)
     # outcomes
     out = {}
     for c in ("click", "conversion"):
@@ -214,8 +272,9 @@ def load_log(path, max_steps: int | None = None, channels: Sequence[str] | None 
         if labels is None: labels = _numbers(raw["episode"], file, "episode")
         else: labels = labels.astype(str)
         episode_ids, episode = np.unique(labels, return_inverse=True)
-        if episode_ids.dtype.kind == "f" and (episode_ids == np.floor(episode_ids)).all():
-            episode_ids = episode_ids.astype(np.int64)
+        if episode_ids.dtype.kind == "f":                             # whole numbers an int64 holds exactly: ints
+            if ((episode_ids == np.floor(episode_ids)) & (abs(episode_ids) < 2 ** 53)).all():
+                episode_ids = episode_ids.astype(np.int64)
     # stable sort by (episode, slot): the file's order within a slot is the order of arrival
     order = np.argsort(episode.astype(np.int64) * (int(slot.max()) + 1) + slot, kind="stable")
     pick = lambda a: None if a is None else a[order]
@@ -275,6 +334,10 @@ class LogSource:
         if log.num_slots > T:
             raise LogError(f"{log.name}: the log has slots 0 to {log.num_slots - 1} but max_steps is {T}: "
                            f"set max_steps >= {log.num_slots}")
+        if P * T * C > MAX_BLOCKS:
+            raise LogError(f"{log.name}: {P:,} episodes x {T:,} slots x {C} channels are {P * T * C:,} blocks to "
+                           f"index, more than the {MAX_BLOCKS:,} a replay holds: fewer slots (max_steps) or a "
+                           "shorter log")
         chan = _channel_map(log, cfg)[log.channel]
         self.cfg, self.E, self.shuffle = cfg, int(num_envs), shuffle
         self.episodes = np.arange(P) if episodes is None else np.asarray(episodes, np.int64).reshape(-1)

@@ -9,12 +9,12 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import ConfigError, check_number, load_config, to_dict
+from .config import ConfigError, check_number, check_output, clip, load_config, show, to_dict
 
 # %% auto #0
 __all__ = ['COMMANDS', 'MARKETS', 'HINDSIGHT', 'UsageError', 'command', 'check_writable', 'build_parser', 'main', 'run_cli']
@@ -38,7 +38,6 @@ def _config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="YAML file shaped like config.yaml")
     p.add_argument("-o", "--override", metavar="KEY=VALUE", action="append", default=[],
                    help="override one field, e.g. -o environment.max_steps=24 (repeatable)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of YAML")
 
 def _run_config(args: argparse.Namespace) -> int:
     import yaml
@@ -47,7 +46,11 @@ def _run_config(args: argparse.Namespace) -> int:
     print(text, end="" if text.endswith("\n") else "\n")
     return 0
 
-_run_config.arguments = _config_arguments
+def _config_command_arguments(p: argparse.ArgumentParser) -> None:
+    _config_arguments(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+
+_run_config.arguments = _config_command_arguments
 command("config", "print the resolved configuration (defaults < --config FILE < -o overrides)")(_run_config)
 
 # %% ../nbs/90_cli.ipynb #998419c0
@@ -64,15 +67,13 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=int, default=None, help="held-out days per agent (default 100; arena 50)")
     p.add_argument("--seed", type=int, default=None, help="evaluation seed (default: experiment.random_seed)")
     p.add_argument("--out", metavar="FILE", help="write the summary and every episode as JSON")
+    p.add_argument("--json", action="store_true", help="print that JSON document instead of the table")
     _config_arguments(p)
 
-def check_writable(path: str) -> Path:
-    "The output path, or a UsageError if it cannot be written."
-    out = Path(path)
-    if out.is_dir(): raise UsageError(f"--out {path}: is a directory")
-    if not out.parent.is_dir(): raise UsageError(f"--out {path}: folder {str(out.parent)!r} does not exist")
-    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise UsageError(f"--out {path}: not writable")
+def check_writable(path: str, flag: str = "--out") -> Path:
+    "The file path `flag` names, if it can be written into an existing folder; else an error naming both."
+    out = check_output(path, flag)
+    if not out.parent.is_dir(): raise UsageError(f"{flag} {path}: folder {str(out.parent)!r} does not exist")
     return out
 
 HINDSIGHT = ("oracle", "reference")  # the campaign market's hindsight rows: the bound, and the best linear bid
@@ -82,12 +83,24 @@ def _agents(text: str | None, known: list[str]) -> list[str]:
     agents = list(known) if text is None else [a.strip() for a in text.split(",") if a.strip()]
     unknown = [a for a in agents if a not in known]
     if unknown or not agents:
-        raise UsageError(f"--agents: unknown agent(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+        raise UsageError(f"--agents: unknown agent(s) {clip(', '.join(map(show, unknown)), 200) or '(none given)'}; "
                          f"choose from {', '.join(known)}")
     return agents
 
+def _print_results(save: Callable[[Path], Path], out: Path | None, as_json: bool, title: str, table) -> None:
+    "Print `title` and `table`, or with `as_json` the JSON document `save(path)` writes; then write it to `out`."
+    if as_json:
+        with tempfile.TemporaryDirectory() as d: print(save(Path(d) / "results.json").read_text())
+    else:
+        print(title)
+        print(table.to_string(index=False))
+    if out is not None:
+        save(out)
+        print(f"wrote {out}", file=sys.stderr if as_json else sys.stdout)
+
 def _run_evaluate(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.override)
+    if args.seed is not None: check_number("--seed", args.seed, int, ge=0)
     if args.market == "arena": return _evaluate_arena(args, cfg)
     from adrl.baselines import BASELINES
     from adrl.evaluate import evaluate, results_table, save_results
@@ -97,12 +110,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     out = check_writable(args.out) if args.out else None
     seed = cfg.experiment.random_seed if args.seed is None else args.seed
     df = evaluate(agents, cfg.environment, episodes=episodes, seed=seed, progress=sys.stderr.isatty())
-    print(f"{episodes} held-out days, seed {seed}; % of optimum (the hindsight bound) and of the reference (the best "
-          "linear bid in hindsight), with 95 % bootstrap CIs")
-    print(results_table(df).to_string(index=False))
-    if out is not None:
-        save_results(df, out, cfg.environment, seed=seed, episodes=episodes, agents=agents)
-        print(f"wrote {out}")
+    _print_results(lambda path: save_results(df, path, cfg.environment, seed=seed, episodes=episodes, agents=agents),
+                   out, args.json, f"{episodes} held-out days, seed {seed}; % of optimum (the hindsight bound) and of "
+                   "the reference (the best linear bid in hindsight), with 95 % bootstrap CIs", results_table(df))
     return 0
 
 _run_evaluate.arguments = _evaluate_arguments
@@ -122,12 +132,10 @@ def _evaluate_arena(args: argparse.Namespace, cfg) -> int:
     seed = cfg.experiment.random_seed if args.seed is None else args.seed
     df = evaluate_arena(agents, cfg.arena, days=days, seed=seed, progress=sys.stderr.isatty())
     rivals = ", ".join(f"{n} {name}" for name, n in cfg.arena.rivals if n)
-    print(f"{days} arena days, seed {seed}; seat 0 among {rivals}; % of the hindsight bound (others' bids fixed) "
-          "and of the best multiplier in hindsight, with 95 % bootstrap CIs")
-    print(arena_table(df).to_string(index=False))
-    if out is not None:
-        save_arena(df, out, cfg.arena, seed=seed, episodes=days, agents=agents)
-        print(f"wrote {out}")
+    _print_results(lambda path: save_arena(df, path, cfg.arena, seed=seed, episodes=days, agents=agents), out,
+                   args.json, f"{days} arena days, seed {seed}; seat 0 among {rivals}; % of the hindsight bound "
+                   "(others' bids fixed) and of the best multiplier in hindsight, with 95 % bootstrap CIs",
+                   arena_table(df))
     return 0
 
 # %% ../nbs/90_cli.ipynb #47802847
@@ -139,20 +147,20 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     _config_arguments(p)
 
 def _run_train(args: argparse.Namespace) -> int:
+    overrides = list(args.override) + ([f"experiment.random_seed={args.seed}"] if args.seed is not None else [])
+    if args.episodes is not None: check_number("--episodes", args.episodes, int, ge=1)
+    out = check_output(args.out, "--out", folder=True)
+    cfg = None if args.resume else load_config(args.config, overrides)     # checked before torch is even imported
     from adrl.registry import CheckpointError
     from adrl.run_folder import RunDir
     from adrl.system import ProductionMultiAgentSystem
-    overrides = list(args.override) + ([f"experiment.random_seed={args.seed}"] if args.seed is not None else [])
-    if args.episodes is not None: check_number("--episodes", args.episodes, int, ge=1)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir(): raise UsageError(f"--out {args.out}: is a file")
     try:
         if args.resume:
             system = ProductionMultiAgentSystem.from_checkpoint(RunDir(out).last)
         else:
             if RunDir(out).last.exists():
                 raise UsageError(f"--out {args.out}: holds a run already; use --resume or another folder")
-            system = ProductionMultiAgentSystem(load_config(args.config, overrides))
+            system = ProductionMultiAgentSystem(cfg)
         system.train(num_episodes=args.episodes, run_dir=out, resume=args.resume, progress=sys.stderr.isatty())
     except CheckpointError as err: raise UsageError(str(err)) from None
     m = system.last_evaluation
@@ -173,7 +181,9 @@ def _run_analyze(args: argparse.Namespace) -> int:
     p = argparse.ArgumentParser(prog="adrl analyze",
                                 description="Explain a training run: findings and recommendations.")
     add_analyze_arguments(p)
-    return main_analyze(p.parse_args(args.args))
+    ns = p.parse_args(args.args)
+    if ns.out is not None: check_output(ns.out, "--out", folder=Path(ns.out).suffix != ".md")   # a .md file or a folder
+    return main_analyze(ns)
 
 _run_analyze.arguments = _analyze_arguments
 command("analyze", "explain a run folder: findings and recommendations (any LLM, or none)")(_run_analyze)
@@ -207,6 +217,34 @@ def _run_benchmark(args: argparse.Namespace) -> int:
 _run_benchmark.arguments = _benchmark_arguments
 command("benchmark", "real-data benchmarks: `adrl benchmark ipinyou` (iPinYou 2997, RLB protocol)")(_run_benchmark)
 
+# %% ../nbs/90_cli.ipynb #fd66b07d
+def _auction_log_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="the log: *.csv (also .csv.gz, .csv.bz2, .csv.zst) or *.parquet")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="slots in a day: a slot >= this is refused (default: at most 86,400, one a second)")
+    p.add_argument("--price-scale", type=float, default=1.0,
+                   help="currency units per logged price unit (default 1; CPM prices: 0.001)")
+    p.add_argument("--channels", metavar="A,B,...", default=None, help="the channels' names, in the config's order")
+
+def _run_auction_log(args: argparse.Namespace) -> int:
+    from adrl.auction_log import LogError, load_log
+    from adrl.market import MICROS
+    check_number("--price-scale", args.price_scale, gt=0)
+    if args.max_steps is not None: check_number("--max-steps", args.max_steps, int, ge=1)
+    channels = None if args.channels is None else [c.strip() for c in args.channels.split(",")]
+    try: log = load_log(args.file, args.max_steps, channels, price_scale=args.price_scale)
+    except LogError as err: raise UsageError(str(err)) from None
+    names = ", ".join(log.channel_names) if log.channel_names else "numbered"
+    outcomes = ", ".join(c for c in ("click", "conversion") if getattr(log, c) is not None) or "none (drawn)"
+    print(f"{args.file}: {len(log):,} auctions in {log.num_episodes:,} episode(s) of {log.num_slots:,} slot(s), "
+          f"{log.num_channels} channel(s) ({clip(names, 200)}); prices {log.price.min() / MICROS:g} to "
+          f"{log.price.max() / MICROS:g}; logged outcomes: {outcomes}")
+    return 0
+
+_run_auction_log.arguments = _auction_log_arguments
+command("auction-log", "check an auction log (CSV or Parquet) as a replay reads it, and say what it holds")(
+    _run_auction_log)
+
 # %% ../nbs/90_cli.ipynb #36dceb5e
 def _report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -218,6 +256,7 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list", action="store_true", help="list the template's parameters and exit")
 
 def _run_report(args: argparse.Namespace) -> int:
+    if not args.list: check_output(args.out_root, "--out-root", folder=True)
     from adrl.report import ParameterError, ReportError, run_report, template_parameters
     if args.list:
         for name, p in template_parameters().items():
@@ -238,17 +277,19 @@ _run_report.arguments = _report_arguments
 command("report", "run the parameterised experiment report with papermill into reports/<run_id>/")(_run_report)
 
 # %% ../nbs/90_cli.ipynb #b1445fa9
-def build_parser() -> argparse.ArgumentParser:
-    "The `adrl` argument parser with every registered subcommand."
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    "The `adrl` argument parser with every registered subcommand (with `only`, the flags of that one alone)."
     parser = argparse.ArgumentParser(prog="adrl", description="Multi-agent RL for advertising auctions.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (arguments, _, help) in COMMANDS.items():
-        arguments(sub.add_parser(name, help=help, description=help))
+        p = sub.add_parser(name, help=help, description=help)
+        if only is None or name == only: arguments(p)
     return parser
 
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `adrl` console script; returns the exit code."
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)  # argparse itself exits with code 2 on unknown flags
     try: code = COMMANDS[args.command][1](args)
     except (ConfigError, UsageError) as err:

@@ -11,21 +11,25 @@ import operator
 import os
 import platform
 import re
+import reprlib
+import tempfile
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import torch
 import yaml
 
+if typing.TYPE_CHECKING: import torch  # torch is imported by the functions that use it (below)
+
 # %% auto #0
-__all__ = ['OFFLINE_ENV', 'PINNED_CPU_KERNELS', 'CHANNEL_PRESETS', 'set_offline_defaults', 'pin_cpu_kernels', 'cpu_kernels',
-           'ConfigError', 'param', 'check_number', 'validate', 'ChannelConfig', 'MarketConfig', 'AgentConfig',
-           'ExperimentConfig', 'MonitoringConfig', 'ArenaConfig', 'arena_preset', 'Config', 'from_dict', 'to_dict',
-           'load_yaml', 'override', 'load_config', 'atomic_write', 'save_config', 'make_rng', 'spawn_seeds',
-           'torch_generator', 'seed_torch', 'get_device']
+__all__ = ['OFFLINE_ENV', 'PINNED_CPU_KERNELS', 'SHOW_CHARS', 'MAX_MESSAGE', 'CHANNEL_PRESETS', 'MAX_YAML_NODES',
+           'MAX_CONFIG_BYTES', 'set_offline_defaults', 'pin_cpu_kernels', 'cpu_kernels', 'clip', 'show', 'ConfigError',
+           'param', 'check_number', 'validate', 'ChannelConfig', 'MarketConfig', 'AgentConfig', 'ExperimentConfig',
+           'MonitoringConfig', 'ArenaConfig', 'arena_preset', 'Config', 'from_dict', 'to_dict', 'parse_yaml',
+           'load_yaml', 'override', 'load_config', 'atomic_write', 'save_config', 'check_output', 'make_rng',
+           'spawn_seeds', 'torch_generator', 'seed_torch', 'get_device']
 
 # %% ../nbs/00_config.ipynb #830162a0
 OFFLINE_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false"}
@@ -53,16 +57,36 @@ def pin_cpu_kernels(environ: typing.MutableMapping[str, str] = os.environ, machi
 
 def cpu_kernels() -> str:
     "The CPU kernels PyTorch uses in this process (e.g. 'AVX2'); asking fixes the choice for the process."
+    import torch
     return torch.backends.cpu.get_cpu_capability()
 
 pin_cpu_kernels()
+
+# %% ../nbs/00_config.ipynb #e35d4196
+SHOW_CHARS = 80  # the most characters of a bad value a message quotes
+MAX_MESSAGE = 1_000  # the most characters of any ConfigError message (a backstop: values are quoted through `show`)
+
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxstring, _short.maxother, _short.maxlong = 2, SHOW_CHARS, SHOW_CHARS, 40
+_short.maxlist = _short.maxtuple = _short.maxdict = _short.maxset = _short.maxfrozenset = 8
+
+def clip(text: str, limit: int = SHOW_CHARS) -> str:
+    "`text` if it has at most `limit` characters, else a prefix that says how long it was, `limit` long in all."
+    if len(text) <= limit: return text
+    tail = f"… ({len(text):,} characters)"
+    return text[:max(limit - len(tail), 1)] + tail
+
+def show(value: Any, limit: int = SHOW_CHARS) -> str:
+    "`value` quoted for a message: its repr with long strings, long lists and deep nesting cut, at most `limit` long."
+    try: return clip(_short.repr(value), limit)
+    except ValueError: return f"<{type(value).__name__} too long to print>"    # an int of more than 4,300 digits
 
 # %% ../nbs/00_config.ipynb #75141835
 class ConfigError(ValueError):
     "A configuration value is unknown, of the wrong type, or out of its allowed range."
     def __init__(self, path: str, message: str):
         self.path, self.message = path, message
-        super().__init__(f"{path}: {message}" if path else message)
+        super().__init__(clip(f"{path}: {message}" if path else message, MAX_MESSAGE))
 
     def under(self, prefix: str) -> ConfigError:
         "The same error, with `prefix` in front of its field path."
@@ -109,8 +133,9 @@ def check_number(
     bounds = {"gt": gt, "ge": ge, "lt": lt, "le": le}
     real = (int, np.integer) if kind is int else (int, float, np.integer, np.floating)
     typed = isinstance(value, real) and not isinstance(value, (bool, np.bool_))
-    shown = kind(value) if typed else value
-    finite = typed and math.isfinite(shown)
+    try: shown = kind(value) if typed else value
+    except OverflowError: shown = value                              # an integer too large for a float
+    finite = typed and (kind is int or isinstance(shown, float) and math.isfinite(shown))
     inside = finite and all(ok(shown, bounds[k]) for k, (_, ok) in _BOUNDS.items() if bounds[k] is not None)
     if inside and not (nonzero and shown == 0): return shown
     if not detail: problem = f"is out of range: must be {_allowed(kind, bounds, nonzero)}"
@@ -118,19 +143,19 @@ def check_number(
     elif not finite: problem = "must be a finite number"
     else:
         problem = "is out of range: must be " + " and ".join(filter(None, ["non-zero" * nonzero, _range_text(bounds)]))
-    raise ConfigError(name, f"{shown!r} {problem}" + (f" ({hint})" if hint else ""))
+    raise ConfigError(name, f"{show(shown)} {problem}" + (f" ({hint})" if hint else ""))
 
 # %% ../nbs/00_config.ipynb #b3d25c55
 def _coerce(name: str, value: Any, kind: Any, meta: Mapping) -> Any:
     "Check one field's value against its type and range; return it in its canonical type."
     if kind is bool:
-        if not isinstance(value, (bool, np.bool_)): raise ConfigError(name, f"{value!r} must be true or false")
+        if not isinstance(value, (bool, np.bool_)): raise ConfigError(name, f"{show(value)} must be true or false")
         return bool(value)
     if kind in (int, float):
         value = check_number(name, value, kind, **{k: meta.get(k) for k in _BOUNDS}, detail=True)
-    elif kind is str and not isinstance(value, str): raise ConfigError(name, f"{value!r} must be a string")
+    elif kind is str and not isinstance(value, str): raise ConfigError(name, f"{show(value)} must be a string")
     if meta.get("choices") is not None and value not in meta["choices"]:
-        raise ConfigError(name, f"{value!r} is not allowed: choose one of {', '.join(map(repr, meta['choices']))}")
+        raise ConfigError(name, f"{show(value)} is not allowed: choose one of {', '.join(map(repr, meta['choices']))}")
     return value
 
 # %% ../nbs/00_config.ipynb #a7181ed2
@@ -224,7 +249,8 @@ class MarketConfig:
             raise ConfigError("num_channels", f"{self.num_channels} does not match the {len(self.channels)} "
                               "channels defined in environment.channels")
         names = [c.name for c in self.channels]
-        if len(set(names)) != len(names): raise ConfigError("channels", f"channel names must be unique, got {names}")
+        if len(set(names)) != len(names):
+            raise ConfigError("channels", f"channel names must be unique, got {show(names)}")
 
 # %% ../nbs/00_config.ipynb #fc0f7955
 @dataclass(frozen=True)
@@ -288,8 +314,8 @@ class AgentConfig:
     def _check(self):
         names = self.agents
         if isinstance(names, str) or not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-            raise ConfigError("agents", f"{names!r} must be a list of agent names")
-        if len(set(names)) < len(names): raise ConfigError("agents", f"{list(names)} names an agent twice")
+            raise ConfigError("agents", f"{show(names)} must be a list of agent names")
+        if len(set(names)) < len(names): raise ConfigError("agents", f"{show(list(names))} names an agent twice")
         object.__setattr__(self, "agents", tuple(names))
         if self.epsilon_end > self.epsilon_start:
             raise ConfigError("epsilon_end", f"{self.epsilon_end} must not exceed epsilon_start ({self.epsilon_start})")
@@ -325,7 +351,7 @@ class MonitoringConfig:
 def _floats(name: str, value: Any) -> tuple[float, ...]:
     "A list of finite numbers as a tuple of floats, else a ConfigError naming the field."
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise ConfigError(name, f"{value!r} must be a list of numbers")
+        raise ConfigError(name, f"{show(value)} must be a list of numbers")
     return tuple(check_number(f"{name}[{i}]", v, detail=True) for i, v in enumerate(value))
 
 @dataclass(frozen=True)
@@ -369,27 +395,29 @@ def _arena_rules(self: ArenaConfig) -> None:
     N, K, C = self.num_advertisers, self.num_slots, self.num_channels
     if K > N: raise ConfigError("num_slots", f"{K} is out of range: must be <= num_advertisers ({N})")
     exposure = _floats("exposure", self.exposure)
-    if len(exposure) != K: raise ConfigError("exposure", f"{list(exposure)} must have num_slots ({K}) entries")
+    if len(exposure) != K: raise ConfigError("exposure", f"{show(list(exposure))} must have num_slots ({K}) entries")
     if not all(0 <= e <= 1 for e in exposure):
-        raise ConfigError("exposure", f"{list(exposure)} is out of range: each entry must be >= 0 and <= 1")
+        raise ConfigError("exposure", f"{show(list(exposure))} is out of range: each entry must be >= 0 and <= 1")
     if any(b > a for a, b in zip(exposure, exposure[1:])):
-        raise ConfigError("exposure", f"{list(exposure)} must be non-increasing (a lower slot is seen less)")
+        raise ConfigError("exposure", f"{show(list(exposure))} must be non-increasing (a lower slot is seen less)")
     chans = {k: _floats(k, getattr(self, k)) for k in ("channel_share", "diurnal_amplitude", "diurnal_peak")}
     for k, v in chans.items():
-        if len(v) != C: raise ConfigError(k, f"{list(v)} must have num_channels ({C}) entries")
+        if len(v) != C: raise ConfigError(k, f"{show(list(v))} must have num_channels ({C}) entries")
     share, amp, peak = chans.values()
     if min(share) < 0 or not math.isclose(sum(share), 1.0, abs_tol=1e-9):
-        raise ConfigError("channel_share", f"{list(share)} must be >= 0 and sum to 1")
-    if not all(0 <= a < 1 for a in amp): raise ConfigError("diurnal_amplitude", f"{list(amp)}: each must be in [0, 1)")
-    if not all(0 <= p <= 1 for p in peak): raise ConfigError("diurnal_peak", f"{list(peak)}: each must be in [0, 1]")
+        raise ConfigError("channel_share", f"{show(list(share))} must be >= 0 and sum to 1")
+    if not all(0 <= a < 1 for a in amp):
+        raise ConfigError("diurnal_amplitude", f"{show(list(amp))}: each must be in [0, 1)")
+    if not all(0 <= p <= 1 for p in peak):
+        raise ConfigError("diurnal_peak", f"{show(list(peak))}: each must be in [0, 1]")
     delay = _floats("delay", self.delay)
     if not delay or min(delay) < 0 or not math.isclose(sum(delay), 1.0, abs_tol=1e-9):
-        raise ConfigError("delay", f"{list(delay)} must be probabilities >= 0 that sum to 1")
+        raise ConfigError("delay", f"{show(list(delay))} must be probabilities >= 0 that sum to 1")
     rivals = self.rivals
     if isinstance(rivals, Mapping): rivals = tuple(rivals.items())
     if isinstance(rivals, str) or not isinstance(rivals, (list, tuple)) or not all(
             isinstance(r, (list, tuple)) and len(r) == 2 and isinstance(r[0], str) for r in rivals):
-        raise ConfigError("rivals", f"{rivals!r} must be a list of (policy, count) pairs")
+        raise ConfigError("rivals", f"{show(rivals)} must be a list of (policy, count) pairs")
     rivals = tuple((name, check_number(f"rivals.{name}", n, int, ge=0, detail=True)) for name, n in rivals)
     if len({name for name, _ in rivals}) < len(rivals): raise ConfigError("rivals", "names a policy twice")
     if sum(n for _, n in rivals) != N - 1:
@@ -403,7 +431,7 @@ def arena_preset(name: str) -> ArenaConfig:
     base = ArenaConfig()
     presets = {"default": {}, "auctionnet": {"impressions_per_day": 500_000,
                                              "budget_median": base.budget_median * 500_000 / base.impressions_per_day}}
-    if name not in presets: raise ConfigError("preset", f"{name!r} is not allowed: choose one of {sorted(presets)}")
+    if name not in presets: raise ConfigError("preset", f"{show(name)} is not allowed: choose one of {sorted(presets)}")
     return replace(base, **presets[name])
 
 # %% ../nbs/00_config.ipynb #b3a1126c
@@ -421,7 +449,7 @@ class Config:
     def __post_init__(self): validate(self)
     def _check(self):
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            raise ConfigError("device", f"{self.device!r} is not allowed: choose 'auto', 'cpu', 'cuda' or 'cuda:N'")
+            raise ConfigError("device", f"{show(self.device)} is not allowed: choose 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 # %% ../nbs/00_config.ipynb #bd5010f7
 def from_dict(cls: type, data: Mapping[str, Any] | None, path: str = "") -> Any:
@@ -457,7 +485,20 @@ def to_dict(cfg: Any) -> dict:
 
 # %% ../nbs/00_config.ipynb #38e8922d
 class _Yaml12Loader(yaml.SafeLoader):
-    "A safe YAML loader that reads `3e-4` and `1E5` as floats (YAML 1.2), not strings."
+    "A safe YAML loader that reads `3e-4` and `1E5` as floats (YAML 1.2), not strings, and refuses duplicate keys."
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        "The mapping of `node`, or a ConstructorError at the second occurrence of a key."
+        first = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge": continue      # `<<: *defaults` is there to be overridden
+            key = self.construct_object(key_node, deep=True)
+            try: seen = first.setdefault(key, key_node)
+            except TypeError: continue                                  # an unhashable key: the base class says so
+            if seen is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {show(key)} (first at line {seen.start_mark.line + 1}, column "
+                    f"{seen.start_mark.column + 1}): YAML would keep the last one silently", key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 _Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
@@ -468,20 +509,80 @@ _Yaml12Loader.add_implicit_resolver(
                   |\.(?:nan|NaN|NAN))$""", re.X),
     list("-+0123456789."))
 
+# %% ../nbs/00_config.ipynb #838881d7
+MAX_YAML_NODES = 100_000  # the most values a YAML document may expand to through its aliases (config.yaml: ~200)
+
+def _expanded_size(node: yaml.Node, limit: int) -> int | None:
+    "Nodes `node` expands to with each alias a copy of its anchor (counting stops past `limit`); None: endless."
+    sizes, open_, endless = {}, set(), []
+    def size(n: yaml.Node) -> int:
+        if id(n) in sizes: return sizes[id(n)]
+        if id(n) in open_:                                           # an alias inside its own anchor
+            endless.append(n)
+            return limit + 1
+        open_.add(id(n))
+        total = 1
+        for child in (n.value if isinstance(n, yaml.SequenceNode) else
+                      [c for kv in n.value for c in kv] if isinstance(n, yaml.MappingNode) else ()):
+            total += size(child)
+            if total > limit: break
+        open_.discard(id(n))
+        sizes[id(n)] = total = min(total, limit + 1)
+        return total
+    total = size(node)
+    return None if endless else total
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    "A YAML error as one line: the line and column, and what is wrong."
+    mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None) or str(err)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return clip(where + " ".join(str(problem).split()), 300)
+
+def parse_yaml(text: str, where: str) -> Any:
+    "YAML text read safely: YAML 1.2 numbers, no duplicate keys, aliases bounded; errors name `where`."
+    loader = _Yaml12Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None: return None
+        size = _expanded_size(node, MAX_YAML_NODES)
+        if size is None: raise ConfigError(where, "a YAML alias is used inside its own anchor: the value is endless")
+        if size > MAX_YAML_NODES:
+            raise ConfigError(where, f"its YAML aliases (*name) expand to more than {MAX_YAML_NODES:,} values: "
+                              "refused before building them")
+        return loader.construct_document(node)
+    except ConfigError: raise
+    except yaml.YAMLError as err: raise ConfigError(where, f"is not valid YAML ({_yaml_problem(err)})") from None
+    except RecursionError: raise ConfigError(where, "is nested too deeply to be a config") from None
+    except ValueError as err: raise ConfigError(where, f"holds a value YAML cannot build ({clip(str(err))})") from None
+    finally: loader.dispose()
+
+# %% ../nbs/00_config.ipynb #3e5eaf62
+MAX_CONFIG_BYTES = 1 << 20  # the largest config file read, 1 MiB (config.yaml is about 2 kB)
+
 def load_yaml(path: str | os.PathLike) -> Any:
-    "Read a YAML file safely, with YAML 1.2 numbers; errors name the file."
+    "Read a YAML config file with `parse_yaml`; errors name the file."
     path = Path(path)
-    try: text = path.read_text(encoding="utf-8")
-    except OSError as err: raise ConfigError(str(path), f"cannot read the config file ({err.strerror})") from None
-    try: return yaml.load(text, Loader=_Yaml12Loader)
-    except yaml.YAMLError as err: raise ConfigError(str(path), f"is not valid YAML: {err}") from None
+    where = str(path)
+    try:
+        with open(path, "rb") as f: data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err: raise ConfigError(where, f"cannot read the config file ({err.strerror or err})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(where, f"is larger than {MAX_CONFIG_BYTES:,} bytes: not a config file")
+    bad = data.find(b"\0")
+    try: text = data.decode("utf-8")
+    except UnicodeDecodeError as err: bad = err.start if bad < 0 else min(bad, err.start)
+    if bad >= 0:
+        raise ConfigError(where, f"is not a text file (byte {data[bad]:#04x} at offset {bad}; a config is UTF-8 text)")
+    return parse_yaml(text, where)
 
 # %% ../nbs/00_config.ipynb #eb0e0f0b
 def _parse_override(item: str) -> tuple[str, Any]:
-    "Split a 'dotted.path=value' string; the value is read as YAML (numbers, booleans, lists)."
-    if "=" not in item: raise ConfigError(item, "an override must look like section.field=value")
-    key, raw = item.split("=", 1)
-    return key.strip(), yaml.load(raw, Loader=_Yaml12Loader) if raw.strip() else raw
+    "Split a 'dotted.path=value' string; the value is read as YAML (numbers, booleans, lists) by `parse_yaml`."
+    key, eq, raw = item.partition("=")
+    if not eq or not key.strip():
+        raise ConfigError("-o", f"{show(item)}: an override must look like section.field=value")
+    key = key.strip()
+    return key, parse_yaml(raw, clip(key)) if raw.strip() else raw
 
 def override(cfg: Any, changes: Mapping[str, Any] | typing.Iterable[str]) -> Any:
     "A copy of `cfg` with dotted-path fields changed, e.g. `{'environment.max_steps': 24}` or `['agent.gamma=0.9']`."
@@ -491,7 +592,7 @@ def override(cfg: Any, changes: Mapping[str, Any] | typing.Iterable[str]) -> Any
         node, parts = data, key.split(".")
         for i, part in enumerate(parts[:-1]):
             if not isinstance(node.get(part), dict):
-                raise ConfigError(".".join(parts[:i + 1]), f"unknown section in override {key!r}")
+                raise ConfigError(".".join(parts[:i + 1]), f"unknown section in override {show(key)}")
             node = node[part]
         node[parts[-1]] = value
     return from_dict(type(cfg), data)
@@ -500,7 +601,10 @@ def override(cfg: Any, changes: Mapping[str, Any] | typing.Iterable[str]) -> Any
 def load_config(path: str | os.PathLike | None = None,
                 overrides: Mapping[str, Any] | typing.Iterable[str] = ()) -> Config:
     "Defaults, updated by the YAML file at `path` (if any), then by `overrides`."
-    cfg = Config() if path is None else from_dict(Config, load_yaml(path))
+    data = None if path is None else load_yaml(path)
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(str(path), f"must be a mapping of settings, got {type(data).__name__}")
+    cfg = from_dict(Config, data)
     return override(cfg, overrides) if overrides else cfg
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
@@ -519,6 +623,23 @@ def save_config(cfg: Config, path: str | os.PathLike) -> Path:
     "Write `cfg` as YAML, atomically."
     return atomic_write(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
+# %% ../nbs/00_config.ipynb #43e28b76
+def check_output(path: str | os.PathLike, name: str, folder: bool = False) -> Path:
+    "`path` if a file (with `folder`, a folder) can be written there, else a ConfigError naming `name` and `path`."
+    p, what = Path(path), f"{name} {clip(str(path))}"
+    if folder and p.exists() and not p.is_dir(): raise ConfigError(what, "is a file, not a folder")
+    if not folder and p.is_dir(): raise ConfigError(what, "is a folder, not a file")
+    base = p if folder else p.parent
+    while not base.exists() and base != base.parent: base = base.parent    # the nearest existing folder (or file)
+    if not base.is_dir(): raise ConfigError(what, f"{clip(str(base))} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".adrl-write-test-", dir=base)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(what, f"cannot write in {clip(str(base))} ({err.strerror or err})") from None
+    return p
+
 # %% ../nbs/00_config.ipynb #51e537ec
 def make_rng(seed: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.Generator:
     "A NumPy generator from a seed (a generator passes through unchanged)."
@@ -531,18 +652,21 @@ def spawn_seeds(seed: int, n: int) -> list[int]:
 
 def torch_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     "A seeded `torch.Generator` on `device`."
+    import torch
     return torch.Generator(device=device).manual_seed(int(seed))
 
 def seed_torch(seed: int) -> None:
     "Seed torch's global generator (parameter initialisation uses it) and ask for deterministic kernels."
+    import torch
     torch.manual_seed(int(seed))
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 # %% ../nbs/00_config.ipynb #fb318eab
 def get_device(pref: str = "auto") -> torch.device:
     "The torch device for `pref`: 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'."
+    import torch
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", pref):
-        raise ConfigError("device", f"{pref!r} is not allowed: choose 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        raise ConfigError("device", f"{show(pref)} is not allowed: choose 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if pref == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if pref.startswith("cuda"):
         if not torch.cuda.is_available():

@@ -15,7 +15,7 @@ import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -161,6 +161,14 @@ def collect(jobs: list[Job], results: list[JobResult], baselines: pd.DataFrame |
                             "seconds": [r.seconds for r in results]})
     return ExperimentResult(curves, final, timings, settings or {})
 
+def _counted(results, total: int, on_done) -> list:
+    "Collect an iterable of job results in order, calling `on_done(done, total)` after each one (if given)."
+    out = []
+    for r in results:
+        out.append(r)
+        if on_done is not None: on_done(len(out), total)
+    return out
+
 def run_experiment(
     configs: dict[str, Config],  # label -> configuration (all on one market)
     seeds=(0, 1, 2, 3, 4),  # training seeds, each run for every config
@@ -173,6 +181,7 @@ def run_experiment(
     out_dir: str | os.PathLike | None = None,  # write curves/final (Parquet + CSV), timings and settings here
     executor=None,  # any object with an order-preserving map(fn, iterable): Executor, multiprocessing or Ray Pool
     keep_runs: bool = False,  # also keep every run's folder (checkpoints, metrics) under out_dir/runs
+    on_done: Callable[[int, int], None] | None = None,  # called with (jobs done, jobs in all) as each job is collected
 ) -> ExperimentResult:
     "Train every config with every seed; evaluate them and the baselines on the same held-out days."
     jobs = make_jobs(configs, seeds, episodes, eval_every, eval_episodes, eval_seed,
@@ -183,11 +192,11 @@ def run_experiment(
     if executor is not None or workers > 1:
         from adrl.experiments import execute as remote   # the package's function: a worker can import it by name
         specs = [{f.name: getattr(j, f.name) for f in dataclasses.fields(j)} for j in jobs]   # plain dicts travel
-        if executor is not None: results = list(executor.map(remote, specs))
+        if executor is not None: results = _counted(executor.map(remote, specs), len(jobs), on_done)
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results = list(pool.map(remote, specs))
-    else: results = [execute(j) for j in jobs]
+                results = _counted(pool.map(remote, specs), len(jobs), on_done)
+    else: results = _counted(map(execute, jobs), len(jobs), on_done)
     first = jobs[0].config
     settings = {"seeds": [int(s) for s in seeds], "episodes": episodes, "eval_every": eval_every,
                 "eval_episodes": jobs[0].eval_episodes, "eval_seed": int(eval_seed), "baselines": list(baselines),

@@ -327,13 +327,18 @@ def write_results(self: HyperparameterOptimizer, study: optuna.Study | None = No
     self.results = df
     return df
 
-def optimize(self: HyperparameterOptimizer) -> dict[str, Any]:
-    "Run `n_trials` more trials of the study; write the results; return the study's best hyperparameters."
-    study = self.study
+def optimize(self: HyperparameterOptimizer, on_trial=None) -> dict[str, Any]:
+    ("Run `n_trials` more trials of the study; write the results; return the study's best hyperparameters. "
+     "`on_trial(done, n_trials)` is called after each trial of this call.")
+    study, done = self.study, []
+    def after(st, trial):
+        self.write_results(st)
+        done.append(trial.number)
+        if on_trial is not None: on_trial(len(done), self.n_trials)
     try:
         with quiet_optuna():
             study.optimize(self.objective, n_trials=self.n_trials, timeout=self.timeout, catch=(ConfigError,),
-                           callbacks=[lambda st, _: self.write_results(st)])
+                           callbacks=[after])
     finally: self.write_results(study)
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         warnings.warn(f"no trial of study {self.study_name!r} has completed (all pruned or failed): "

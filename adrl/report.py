@@ -14,6 +14,7 @@ import json
 import math
 import re
 import shutil
+import sys
 import tempfile
 import time
 from multiprocessing.util import Finalize
@@ -22,7 +23,6 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
-import yaml
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
@@ -35,8 +35,8 @@ from .analytics import AnalyticsReport, analyze_run
 from .arena_evaluate import arena_summary, arena_table, evaluate_arena
 from .arena_seats import POLICIES, check_rivals, play
 from .baselines import BASELINES, make_policy
-from .config import (ArenaConfig, Config, ConfigError, MarketConfig, _Yaml12Loader, atomic_write, check_number,
-                         from_dict, override, to_dict)
+from .config import (ArenaConfig, Config, ConfigError, MarketConfig, atomic_write, check_number, from_dict, override,
+                         parse_yaml, show, to_dict)
 from .evaluate import seed_streams, summarize, trace_days
 from .experiments import ExperimentResult, format_summary, learning_curves, run_experiment, summary_table
 from .hpo import HyperparameterOptimizer, sqlite_url
@@ -48,18 +48,19 @@ from .run_folder import RunDir
 from .stats import compare_all
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'NOTEBOOK', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES', 'HEADLINE', 'FULL_MARKET', 'PRESETS',
+__all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES', 'HEADLINE', 'FULL_MARKET', 'PRESETS',
            'template_path', 'source_template_path', 'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs',
            'ThisPythonKernelManager', 'template_parameters', 'ParameterError', 'check_parameters', 'report_market',
            'check_agents', 'output_dir', 'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise',
-           'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'check_seeds', 'TrainedSystem', 'with_system',
-           'first_run', 'ablation_names', 'ablation_days', 'check_ablation_seeds', 'report_ablations',
-           'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab', 'ab_statement', 'report_hpo',
-           'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement', 'report_arena', 'arena_trace',
-           'arena_plot', 'arena_statement', 'ReportContext', 'ReportSection', 'section', 'run_section', 'run_sections',
-           'report_files', 'check_sections', 'report_parameters', 'headline_metrics', 'key_statements', 'bullet_list',
-           'markdown_table', 'markdown_report', 'metrics_document', 'write_report_files', 'ReportError',
-           'default_run_id', 'prepare_run_dir', 'settle_run_dir', 'execute_template', 'export_html', 'run_report']
+           'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'clock_time', 'Progress', 'check_seeds',
+           'TrainedSystem', 'with_system', 'first_run', 'ablation_names', 'ablation_days', 'check_ablation_seeds',
+           'report_ablations', 'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab',
+           'ab_statement', 'report_hpo', 'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement',
+           'report_arena', 'arena_trace', 'arena_plot', 'arena_statement', 'ReportContext', 'ReportSection', 'section',
+           'run_section', 'run_sections', 'report_files', 'check_sections', 'report_parameters', 'headline_metrics',
+           'key_statements', 'bullet_list', 'markdown_table', 'markdown_report', 'metrics_document',
+           'write_report_files', 'ReportError', 'default_run_id', 'prepare_run_dir', 'settle_run_dir',
+           'execute_template', 'export_html', 'run_report']
 
 # %% ../nbs/62_report.ipynb #340a6c97
 TEMPLATE = "report_experiment.ipynb"  # the template's file name, in nbs/reports/ and in the package's templates/
@@ -197,10 +198,10 @@ def check_parameters(params: Mapping[str, Any] | None, path: str | Path | None =
 # %% ../nbs/62_report.ipynb #b6075f88
 def _yaml_fields(name: str, text: str) -> dict:
     "A parameter holding config fields as a YAML mapping, parsed (ValueError naming the parameter)."
-    try: extra = yaml.load(text, Loader=_Yaml12Loader) if text.strip() else {}
-    except yaml.YAMLError as err: raise ValueError(f"{name}: {text!r} is not valid YAML ({err})") from None
+    try: extra = parse_yaml(text, name) if text.strip() else {}     # duplicate keys and alias bombs refused
+    except ConfigError as err: raise ValueError(str(err)) from None
     if not isinstance(extra, dict):
-        raise ValueError(f"{name}: {text!r} must be a YAML mapping, e.g. {{auction: first_price}}")
+        raise ValueError(f"{name}: {show(text)} must be a YAML mapping, e.g. {{auction: first_price}}")
     return extra
 
 def report_market(max_steps: int, initial_budget: float, traffic_scale: float = 1.0, fields: str = "") -> MarketConfig:
@@ -299,7 +300,10 @@ def comparison_plot(df: pd.DataFrame):
     sns.set_theme(style="whitegrid", context="notebook")
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(order) + 2), 4.5))
     sns.boxplot(d, x="agent", y="pct_optimum", order=order, color="#c6dbef", showfliers=False, ax=ax)
-    sns.stripplot(d, x="agent", y="pct_optimum", order=order, color="#08306b", size=3, alpha=0.45, jitter=0.25, ax=ax)
+    jitter = np.random.default_rng(0)                      # seeded: the same figure, byte for byte, every run
+    for i, agent in enumerate(order):
+        y = d.loc[d.agent == agent, "pct_optimum"].to_numpy()
+        ax.scatter(i + jitter.uniform(-0.25, 0.25, y.size), y, s=9, color="#08306b", alpha=0.45, lw=0, zorder=3)
     ax.axhline(100, ls="--", lw=1, color="0.3", label="hindsight optimum")
     ax.set(xlabel="", ylabel="% of hindsight optimum",
            title=f"% of the hindsight optimum on each of {d.episode.nunique()} held-out days")
@@ -338,6 +342,35 @@ def day_plot(trace: pd.DataFrame, cfg: MarketConfig):
     fig.suptitle(f"A held-out day of {trace.agent.iloc[0]}")
     fig.tight_layout()
     return fig
+
+# %% ../nbs/62_report.ipynb #809d6ac2
+def clock_time(seconds: float) -> str:
+    "A duration as m:ss (h:mm:ss from an hour)."
+    h, rest = divmod(int(round(seconds)), 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+class Progress:
+    "The report's progress lines on the process's own stderr: stages, counts done / total, elapsed time and an ETA."
+    def __init__(self, stream=None, clock: Callable[[], float] = time.monotonic):
+        self.stream, self.clock = stream, clock   # stream None: sys.__stderr__ when a line is written
+        self.start = clock()
+
+    def line(self, text: str) -> None:
+        "Write `[adrl report <elapsed>] text` and flush it."
+        stream = self.stream if self.stream is not None else sys.__stderr__
+        if stream is None: return                 # no stderr at all (a detached process): nothing to show
+        print(f"[adrl report {clock_time(self.clock() - self.start)}] {text}", file=stream, flush=True)
+
+    def counter(self, stage: str, unit: str) -> Callable[[int, int], None]:
+        "A callback `(done, total)` that writes the stage's count, its time so far and the time left at that rate."
+        began = self.clock()
+        def done(k: int, total: int) -> None:
+            spent = self.clock() - began
+            self.line(f"{stage}: {k}/{total} {unit}, {clock_time(spent)} so far, "
+                      f"ETA {clock_time(spent / max(k, 1) * (total - k))}")
+        return done
+
+PROGRESS = Progress()  # the report's progress lines (the template's kernel imports this module once)
 
 # %% ../nbs/62_report.ipynb #06e8453a
 def check_seeds(seeds: list[int], name: str = "train_seeds") -> tuple[int, ...]:
@@ -397,11 +430,12 @@ def check_ablation_seeds(seeds: list[int], train_seeds: list[int]) -> tuple[int,
     return seeds
 
 def report_ablations(exp: ExperimentResult, cfg: MarketConfig, names: list[str], seeds: tuple[int, ...],
-                     episodes: int, eval_episodes: int, eval_seed: int, workers: int = 1) -> ExperimentResult:
+                     episodes: int, eval_episodes: int, eval_seed: int, workers: int = 1,
+                     on_done=None) -> ExperimentResult:
     "Train the ablations `names` of the default system with `seeds`, reusing the full system's runs of `exp`."
     return run_ablations(Config(environment=cfg), names, seeds=seeds, episodes=episodes, eval_every=0,
                          eval_episodes=eval_episodes, eval_seed=eval_seed, workers=workers, full=exp,
-                         full_label="system")
+                         full_label="system", on_done=on_done)
 
 def format_ablations(table: pd.DataFrame) -> pd.DataFrame:
     "The ablation table for the page: means, the drop with its t-interval, p-values, decision."
@@ -486,7 +520,7 @@ def report_hpo(cfg: MarketConfig, trials: int, episodes: int, eval_days: int, ou
                                   eval_every=max(1, episodes // 4), eval_episodes=eval_days, sampler_seed=sampler_seed,
                                   storage=sqlite_url(study_dir / "optuna.db"), out_dir=study_dir)
     opt.study_dir = tmp
-    opt.optimize()
+    opt.optimize(on_trial=PROGRESS.counter("hyperparameter search", "trials"))
     atomic_write(Path(out) / "optimization_results.csv", (study_dir / "optimization_results.csv").read_bytes())
     if (study_dir / "best_params.yaml").exists():
         atomic_write(Path(out) / "best_params.yaml", (study_dir / "best_params.yaml").read_bytes())
@@ -706,7 +740,8 @@ def _run_system(ctx: ReportContext) -> TrainedSystem:
     v, runs = ctx.values, output_dir("")   # the training runs' folders are kept for the A/B test and the analytics
     exp = run_experiment({"system": Config(environment=ctx.cfg)}, seeds=check_seeds(v["train_seeds"]),
                          episodes=v["train_episodes"], eval_every=0, eval_episodes=v["episodes"], baselines=(),
-                         eval_seed=v["seed"], out_dir=runs, keep_runs=True, workers=v["workers"])
+                         eval_seed=v["seed"], out_dir=runs, keep_runs=True, workers=v["workers"],
+                         on_done=PROGRESS.counter("training the system", "runs"))
     _show(save_figure(learning_curves(exp.curves, metric=TRAIN_SCORE), ctx.out / "learning_curves.png"),
           format_summary(summary_table(exp.final, seed=v["seed"])))
     return TrainedSystem(exp, runs)
@@ -723,7 +758,7 @@ def _run_ablations(ctx: ReportContext) -> pd.DataFrame:
     if system is None: raise ValueError("ablations: need the trained system (train_episodes > 0), run before them")
     abl = report_ablations(system.exp, ctx.cfg, ablation_names(v["ablations"]),
                            check_ablation_seeds(v["ablation_seeds"], v["train_seeds"]), v["train_episodes"],
-                           ablation_days(v), v["seed"], v["workers"])
+                           ablation_days(v), v["seed"], v["workers"], PROGRESS.counter("ablations", "training runs"))
     table = ablation_table(abl.final, alpha=v["alpha"], seed=v["seed"])
     _show(save_figure(ablation_barplot(table, interval="t"), ctx.out / "ablations.png"),
           format_ablations(table).set_index("Ablation"))
@@ -836,8 +871,15 @@ def run_section(name: str, ctx: ReportContext) -> Any:
     "Run the section `name` where its parameters turn it on (else print its `off` line); its result, kept in `ctx`."
     sec = section(name)
     on = sec.enabled(ctx.values)
-    if not on and sec.off: print(sec.off)
-    ctx.results[name] = result = sec.run(ctx) if on else None
+    if not on:
+        if sec.off: print(sec.off)
+        PROGRESS.line(f"{sec.title}: off in this run")
+        ctx.results[name] = None
+        return None
+    began = time.monotonic()
+    PROGRESS.line(f"{sec.title}: started")
+    ctx.results[name] = result = sec.run(ctx)
+    PROGRESS.line(f"{sec.title}: done in {clock_time(time.monotonic() - began)}")
     return result
 
 def run_sections(ctx: ReportContext) -> None:

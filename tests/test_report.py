@@ -199,3 +199,25 @@ def test_every_section_with_a_trained_system(trained_runs):
     assert "- Hyperparameter search: 2 trials" in md and "- Real data (iPinYou 2997, RLB protocol, c0 = 1/32)" in md
     assert "The trained system wins" in md
     assert (run / "ab_test.md").read_text(encoding="utf-8").startswith(f"# A/B test: system (seed 0) vs {ab['name_b']}")
+
+
+def test_progress_lines_reach_a_file(tmp_path):
+    """`adrl report` with its output redirected to a file: a line as each section starts and ends, or is off."""
+    import os
+    import subprocess
+    import sys
+    exe = os.path.join(os.path.dirname(sys.executable), "adrl")
+    log = tmp_path / "report.log"
+    params = {**TINY, "arena_days": "2", "arena": "{impressions_per_day: 1000, num_steps: 6}"}
+    args = [exe, "report", "--preset", "smoke", "--out-root", str(tmp_path), "--run-id", "piped"]
+    for k, v in params.items(): args += ["-p", k, v]
+    with open(log, "w") as out:
+        done = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, timeout=600)
+    text = log.read_text()
+    assert done.returncode == 0, text[-3000:]
+    lines = [line for line in text.splitlines() if line.startswith("[adrl report ")]
+    assert any(line.endswith("The trained system: off in this run") for line in lines), lines
+    assert any("The arena: many advertisers in the same auctions: started" in line for line in lines), lines
+    assert any("The arena: many advertisers in the same auctions: done in " in line for line in lines), lines
+    html = (tmp_path / "piped" / "experiment_report.html").read_text()
+    assert "Traceback" not in html and "Warning" not in html       # nothing a reader should not see in the report
