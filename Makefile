@@ -29,8 +29,8 @@ test: setup
 export: setup          ## notebooks -> adrl/, then strip notebook metadata
 	@$(BIN)/nbdev_export && $(BIN)/nbdev_clean
 
-lab: setup             ## open the notebooks in JupyterLab
-	@$(BIN)/jupyter lab nbs
+lab: setup             ## open the notebooks in JupyterLab (as root too: Jupyter refuses root without --allow-root)
+	@$(BIN)/jupyter lab nbs $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 bench: setup           ## print the benchmark figures
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done

@@ -102,3 +102,13 @@ def test_test_command_treats_no_tests_as_failure(root, tmp_path):
     r = run(["bash", str(root / ".ci" / "test")], cwd=root, env=env)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "pytest collected no tests (exit 5)" in r.stdout
+
+
+def test_jupyterlab_stays_offline():
+    """The set-up switches off JupyterLab's news feed and update check: a fresh lab asks the internet nothing."""
+    import json
+    import sys
+    from pathlib import Path
+    settings = json.loads((Path(sys.prefix) / "share/jupyter/lab/settings/overrides.json").read_text())
+    notification = settings["@jupyterlab/apputils-extension:notification"]
+    assert notification == {"fetchNews": "false", "checkForUpdates": False}
