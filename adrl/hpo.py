@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 import json
 import math
 import time
@@ -330,11 +331,10 @@ def write_results(self: HyperparameterOptimizer, study: optuna.Study | None = No
 def optimize(self: HyperparameterOptimizer, on_trial=None) -> dict[str, Any]:
     ("Run `n_trials` more trials of the study; write the results; return the study's best hyperparameters. "
      "`on_trial(done, n_trials)` is called after each trial of this call.")
-    study, done = self.study, []
+    study, done = self.study, itertools.count(1)                    # trials finished in this call
     def after(st, trial):
         self.write_results(st)
-        done.append(trial.number)
-        if on_trial is not None: on_trial(len(done), self.n_trials)
+        if on_trial is not None: on_trial(next(done), self.n_trials)
     try:
         with quiet_optuna():
             study.optimize(self.objective, n_trials=self.n_trials, timeout=self.timeout, catch=(ConfigError,),

@@ -416,9 +416,9 @@ def ablation_names(names: list[str]) -> list[str]:
 
 def ablation_days(v: Mapping[str, Any]) -> int:
     "The held-out days the ablations are scored on: the first `ablation_days` of the system's (0: all `episodes`)."
-    n, days = v.get("ablation_days", 0), v.get("episodes", 1)
-    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= days:
-        raise ValueError(f"ablation_days: {n!r} is out of range: must be an integer in [0, episodes = {days}]")
+    days = v.get("episodes", 1)
+    n = check_number("ablation_days", v.get("ablation_days", 0), int, ge=0, le=days,
+                     hint=f"at most episodes = {days}; 0: all of them")
     return n or days
 
 def check_ablation_seeds(seeds: list[int], train_seeds: list[int]) -> tuple[int, ...]:
