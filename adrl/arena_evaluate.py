@@ -5,7 +5,6 @@
 # %% ../nbs/24_arena_evaluate.ipynb #e02a7eef
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -18,7 +17,7 @@ import pandas as pd
 from .arena_bound import BINDS, best_multiplier, hindsight_lp, hull_frontier, others_prices, score_bound
 from .arena_seats import (POLICIES, ArenaPlay, SeatPolicy, check_rivals, fitted_policy, make_seat_policy,
                               play, seat_scores)
-from .config import ArenaConfig, atomic_write, spawn_seeds, to_dict
+from .config import ArenaConfig, atomic_write, check_number, spawn_seeds, to_dict
 from .evaluate import seed_streams, summarize, write_summary
 from .market import MICROS
 
@@ -143,16 +142,15 @@ def evaluate_arena(policies: dict[str, SeatPolicy] | list[str], cfg: ArenaConfig
                    all_seats: bool = False, fit: bool = True, reference: bool = True, hindsight: bool = True,
                    progress: bool = False) -> pd.DataFrame:
     "Each policy in seat 0 among `cfg.rivals` on the same `days` days; one row per (policy, day) of seat 0."
-    if not isinstance(days, (int, np.integer)) or days < 1:
-        raise ValueError(f"days: {days!r} is out of range: must be an integer >= 1")
+    days = check_number("days", days, int, ge=1)
     check_rivals(cfg)
     seeds = seed_streams(seed)
     fit_seed = seeds.tune if fit else None
     if isinstance(policies, (list, tuple)):
         unknown = [p for p in policies if p not in POLICIES]
         if unknown: raise ValueError(f"policies: {unknown[0]!r} is unknown: choose from {', '.join(POLICIES)}")
-        # a fitted policy is the rivals' fitted one (same search, cached), copied so seat 0 has its own state
-        policies = {n: copy.deepcopy(fitted_policy(cfg, n, fit_seed)) if fit else make_seat_policy(n) for n in policies}
+        # a fitted policy: the same search as the rivals' (memoised_fit runs it once), on an object of its own
+        policies = {n: fitted_policy(cfg, n, fit_seed) if fit else make_seat_policy(n) for n in policies}
     elif fit:
         for p in policies.values(): p.fit(cfg, seeds.tune)
     blocks = math.ceil(days / BLOCK_DAYS)

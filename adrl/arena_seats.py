@@ -5,7 +5,6 @@
 # %% ../nbs/22_arena_seats.ipynb #564ba865
 from __future__ import annotations
 
-import functools
 import inspect
 import itertools
 from typing import Callable, NamedTuple
@@ -18,6 +17,7 @@ from .arena import (Advertisers, ArenaState, StepResult, Traffic, arena_step, dr
 from .baselines import dual_step, pacing_target
 from .config import ArenaConfig, ConfigError, make_rng
 from .market import MICROS, to_micros
+from .policy import BiddingPolicy, memoised_fit
 
 # %% auto #0
 __all__ = ['RANDOM_LEVELS', 'LP_BUCKETS', 'LP_PER_E', 'POLICIES', 'SeatPolicy', 'RandomSeats', 'FixedSeats', 'GreedySeats',
@@ -27,8 +27,8 @@ __all__ = ['RANDOM_LEVELS', 'LP_BUCKETS', 'LP_PER_E', 'POLICIES', 'SeatPolicy', 
            'seat_scores', 'normalised_score', 'tune_table', 'fit_by_search']
 
 # %% ../nbs/22_arena_seats.ipynb #3c35af05
-class SeatPolicy:
-    "The interface of every arena bidder: one multiplier per (day, seat) at each step."
+class SeatPolicy(BiddingPolicy):
+    "An arena bidder (chapter 02's interface): one multiplier per (day, seat) at each step."
     name = "seat"
     def fit(self, cfg: ArenaConfig, seed: int) -> SeatPolicy:
         "Tune on training days drawn from `seed` (never an evaluation seed). Default: nothing to tune."
@@ -82,6 +82,7 @@ class LinearSeats(SeatPolicy):
     name = "linear"
     grid = {"multiplier": (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}  # the search of `fit`
     def __init__(self, multiplier: float = 0.8): self.multiplier = multiplier
+    @memoised_fit
     def fit(self, cfg, seed): return fit_by_search(self, cfg, seed)
     def act(self, t, state, last): return np.full((self.D, self.n), self.multiplier)
 
@@ -126,6 +127,7 @@ class PIDSeats(SeatPolicy):
     def __init__(self, m0: float = 0.9, kp: float = 10.0, ki: float = 0.1, kc: float = 0.3, kci: float = 0.1,
                  c0: float = 1.0, prior: float = 3.0):
         self.m0, self.kp, self.ki, self.kc, self.kci, self.c0, self.prior = m0, kp, ki, kc, kci, c0, prior
+    @memoised_fit
     def fit(self, cfg, seed): return fit_by_search(self, cfg, seed)
     def reset(self, cfg, adv, seats, rng, traffic=None):
         super().reset(cfg, adv, seats, rng, traffic)
@@ -152,6 +154,7 @@ class DualSeats(SeatPolicy):
     def __init__(self, eta: float = 0.2, eta_cpa: float = 0.05, lam0: float = 0.0, nu0: float = 0.2,
                  floor: float = -0.6, prior: float = 3.0):
         self.eta, self.eta_cpa, self.lam0, self.nu0, self.floor, self.prior = eta, eta_cpa, lam0, nu0, floor, prior
+    @memoised_fit
     def fit(self, cfg, seed): return fit_by_search(self, cfg, seed)
     def reset(self, cfg, adv, seats, rng, traffic=None):
         super().reset(cfg, adv, seats, rng, traffic)
@@ -183,6 +186,7 @@ class OnlineLPSeats(SeatPolicy):
     grid = {"every": (1, 4), "safety": (1.0, 1.1)}
     def __init__(self, every: int = 1, m0: float = 0.6, prior: float = 3.0, safety: float = 1.0):
         self.every, self.m0, self.prior, self.safety = every, m0, prior, safety
+    @memoised_fit
     def fit(self, cfg, seed): return fit_by_search(self, cfg, seed)
     def reset(self, cfg, adv, seats, rng, traffic=None):
         if traffic is None: raise ValueError("online_lp: reset needs the day's traffic (the seat's own predictions)")
@@ -254,9 +258,8 @@ def check_rivals(cfg: ArenaConfig) -> None:
     bad = [name for name, _ in cfg.rivals if name not in POLICIES]
     if bad: raise ConfigError("arena.rivals", f"{bad[0]!r} is not a seat policy: choose from {', '.join(POLICIES)}")
 
-@functools.lru_cache(maxsize=64)
 def fitted_policy(cfg: ArenaConfig, name: str, seed: int) -> SeatPolicy:
-    "The policy `name` fitted on the training days of `seed`; cached, so a process searches each once (shared)."
+    "A new policy `name` fitted on the training days of `seed` (a process searches each once: `memoised_fit`)."
     return make_seat_policy(name).fit(cfg, seed)
 
 def population(cfg: ArenaConfig, seat0: str | SeatPolicy, fit_seed: int | None = None,

@@ -14,9 +14,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .baselines import Policy, make_policy, policy_key, remember, run_days
+from .baselines import Policy, make_policy, run_days
+from .policy import policy_key, remember
 from .market import MICROS, Market
-from .config import MarketConfig, atomic_write, make_rng, spawn_seeds
+from .config import MarketConfig, atomic_write, check_number, make_rng, spawn_seeds
 from .oracle import HindsightTracker, pct_of_optimum, policy_score
 from .stats import bootstrap_ci
 
@@ -80,8 +81,7 @@ def _read_only(x):
 def evaluate(policies: dict[str, Policy] | list[str], cfg: MarketConfig, episodes: int = 100, seed: int = 0,
              oracle: bool = True, progress: bool = False, reference: bool = False) -> pd.DataFrame:
     "Run policies on the same `episodes` held-out days; one row per (agent, episode)."
-    if not isinstance(episodes, (int, np.integer)) or episodes < 1:
-        raise ValueError(f"episodes: {episodes!r} is out of range: must be an integer >= 1")
+    episodes = check_number("episodes", episodes, int, ge=1)
     if isinstance(policies, (list, tuple)):
         names = list(policies)
         oracle, reference = oracle or "oracle" in names, reference or "reference" in names

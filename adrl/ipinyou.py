@@ -25,6 +25,7 @@ import pandas as pd
 from .auction_log import LogError, _at, _fmt, _numbers
 from .config import check_number, make_rng, spawn_seeds
 from .oracle import knapsack
+from .policy import BiddingPolicy
 from .stats import bootstrap_ci
 
 # %% auto #0
@@ -244,8 +245,8 @@ class Totals(NamedTuple):
     cost: np.ndarray  # (E,) market prices paid, CPM units
     expected_clicks: np.ndarray  # (E,) sum of the pCTR of the auctions won
 
-class Bidder:
-    "The interface of a protocol bidder: tuned from TrainingStats only, then bids on blocks of auctions."
+class Bidder(BiddingPolicy):
+    "A bidder of the log protocol (chapter 02's interface): tuned from TrainingStats only, then bids on blocks."
     name = "bidder"
     block = 0  # auctions per bidding decision; 0: a whole episode at once (bids do not depend on spend)
     def fit(self, stats: TrainingStats, seed: int = 0) -> Bidder:
@@ -255,14 +256,11 @@ class Bidder:
     def reset(self, num_episodes: int, budget: int, n: int) -> None:
         "Start `num_episodes` episodes of `n` auctions with `budget` each."
         self.E, self.budget, self.n = num_episodes, budget, n
-    def bid(self, pctr: np.ndarray, budget_left: np.ndarray, auctions_left: np.ndarray) -> np.ndarray:
+    def act(self, pctr: np.ndarray, budget_left: np.ndarray, auctions_left: np.ndarray) -> np.ndarray:
         "Bids `(E, K)` for the next block of auctions, given their pCTR `(E, K)` and each episode's state `(E,)`."
         raise NotImplementedError
     def observe(self, cost: np.ndarray) -> None:
         "What each episode spent on the last block `(E,)`."
-    def summary(self) -> str | None:
-        "A line on how the fitted bidder was built, for the table's notes (None: nothing to add)."
-        return None
 
 def play(bidder: Bidder, ep: Episodes, budget: int, on_block=None) -> Totals:
     "Run a bidder on every episode at once under the protocol's rule; totals per episode."
@@ -271,7 +269,7 @@ def play(bidder: Bidder, ep: Episodes, budget: int, on_block=None) -> Totals:
     left, won, K = np.full(E, budget, np.int64), np.zeros((E, n), bool), bidder.block or n
     for s in range(0, n, K):
         blk = slice(s, s + K)
-        bids = bidder.bid(ep.pctr[:, blk], left.copy(), np.maximum(ep.length - s, 0))
+        bids = bidder.act(ep.pctr[:, blk], left.copy(), np.maximum(ep.length - s, 0))
         won[:, blk], new_left = resolve_block(bids, ep.price[:, blk], left)
         bidder.observe(left - new_left)
         if on_block is not None: on_block(blk, won[:, blk])   # a learner's hook: what each episode won in the block
@@ -287,7 +285,7 @@ class Mcpc(Bidder):
     def fit(self, stats: TrainingStats, seed: int = 0) -> Mcpc:
         self.cpc = _check_stats(stats).ecpc
         return self
-    def bid(self, pctr, budget_left, auctions_left):
+    def act(self, pctr, budget_left, auctions_left):
         if self.cpc is None: raise RuntimeError("Mcpc: call fit(stats, seed) first (or pass cpc)")
         return pctr * self.cpc
 
@@ -298,7 +296,7 @@ class Truthful(Bidder):
     def fit(self, stats: TrainingStats, seed: int = 0) -> Truthful:
         self.value_per_click = float(int(_check_stats(stats).ecpc))
         return self
-    def bid(self, pctr, budget_left, auctions_left):
+    def act(self, pctr, budget_left, auctions_left):
         if self.value_per_click is None: raise RuntimeError("truthful: call fit(stats, seed) first")
         return pctr * self.value_per_click
 
@@ -344,7 +342,7 @@ class LinBid(Bidder):
         b = best(np.geomspace(1, MAX_PRICE, 20))
         self.b0 = best(np.linspace(b / 1.25, b * 1.25, 13))
         return self
-    def bid(self, pctr, budget_left, auctions_left):
+    def act(self, pctr, budget_left, auctions_left):
         if self.b0 is None or self.avg_ctr is None: raise RuntimeError("Lin-Bid: call fit(stats, seed) first")
         return self.b0 * pctr / self.avg_ctr
 
@@ -375,7 +373,7 @@ class Dual(Bidder):
         if self.scale0 is None or self.eta is None: raise RuntimeError("dual: call fit(stats, seed) first")
         super().reset(num_episodes, budget, n)
         self.scale = np.full(num_episodes, self.scale0)                   # 1 + mu, per episode
-    def bid(self, pctr, budget_left, auctions_left):
+    def act(self, pctr, budget_left, auctions_left):
         k = np.minimum(pctr.shape[1], auctions_left)
         self.target = budget_left * k / np.maximum(auctions_left, 1)      # the budget left, spread evenly
         return pctr * (self.value_per_click / self.scale)[:, None]

@@ -74,14 +74,14 @@ class SystemBidder(Bidder):
         return np.stack([t, b, b - t, np.log(self.pacer.scale / self.pacer.scale0), np.log(self.r),
                          np.minimum(self.last_spend, 4.0), self.last_quality], axis=1).astype(np.float32)
 
-    def bid(self, pctr, budget_left, auctions_left):
+    def act(self, pctr, budget_left, auctions_left):
         self.left, self.auctions_left = budget_left.astype(np.float64), auctions_left.astype(np.float64)
         self.obs = self.features()
         if self.use_agent:
             self.action = self.agent.act(self.obs, training=self.learning)[:, 0]
             lim = self.spec.residual_range
             self.r = np.clip(self.r * ADJUST_FACTORS[self.action], 1 / lim, lim)
-        base = self.pacer.bid(pctr, budget_left, auctions_left)
+        base = self.pacer.act(pctr, budget_left, auctions_left)
         self.block_len = pctr.shape[1]
         mean_pctr = pctr.mean(1)
         self.last_quality = np.log(np.maximum(mean_pctr, 1e-9) / self.ctr)

@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 from scipy.special import ndtri
 
-from .config import Config, MarketConfig, make_rng
+from .config import Config, MarketConfig, check_number, make_rng
 
 # %% auto #0
 __all__ = ['MICROS', 'NORMAL_BITS', 'NORMAL_TABLE', 'EXHAUSTED', 'CHANNEL_FEATURES', 'ALLOCATION_STEPS', 'CONTROLLER_MODES',
@@ -402,9 +402,8 @@ class StepResult(NamedTuple):
 class Market:
     "`num_envs` parallel campaign days of the auction market."
     def __init__(self, cfg: MarketConfig, num_envs: int = 1, seed: int | None = None, source=None):
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs: {num_envs!r} is out of range: must be an integer >= 1")
-        self.cfg, self.num_envs, self.num_channels = cfg, int(num_envs), len(cfg.channels)
+        self.cfg, self.num_channels = cfg, len(cfg.channels)
+        self.num_envs = check_number("num_envs", num_envs, int, ge=1)
         self.source = source if source is not None else SyntheticSource(cfg, self.num_envs)
         self.multipliers = bid_multipliers(cfg)
         self.obs_dim = 3 + len(CHANNEL_FEATURES) * self.num_channels
