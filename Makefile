@@ -13,7 +13,7 @@ export CREWAI_TRACING_ENABLED ?= false
 export CREWAI_STORAGE_DIR ?= $(CURDIR)/.crewai
 export MPLBACKEND ?= Agg
 
-.PHONY: setup report test export clean lab bench
+.PHONY: setup report test export clean lab bench tensorboard
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ export: setup          ## notebooks -> adrl/, then strip notebook metadata
 
 lab: setup             ## open the notebooks in JupyterLab (as root too: Jupyter refuses root without --allow-root)
 	@$(BIN)/jupyter lab nbs $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+tensorboard: setup     ## watch a run: make tensorboard RUN=runs/NAME (local only; TensorBoard has no telemetry)
+	@test -n "$(RUN)" || { echo "usage: make tensorboard RUN=runs/NAME (a run folder of adrl train)"; exit 2; }
+	@test -d "$(RUN)/tensorboard" || { echo "$(RUN)/tensorboard: no event files (is $(RUN) a run folder?)"; exit 2; }
+	@$(BIN)/tensorboard --logdir "$(RUN)/tensorboard" --host 127.0.0.1
 
 bench: setup           ## print the benchmark figures
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done

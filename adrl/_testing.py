@@ -44,7 +44,7 @@ def _synthetic_curves(kind: str, ep: np.ndarray) -> dict[str, np.ndarray]:
             c[key] = np.where(after, floor + (c[key] - floor) * fade, c[key])
         for key, floor in (("ent_budget", -6.0), ("ent_controller", 0.02)):   # the Dirichlet concentrates: -6 nats
             c[key] = np.where(after, floor + (c[key] - floor) * np.exp(-np.clip(ep - at, 0, None) / 5), c[key])
-        c["gn_budget"][at:at + 12] = 15.0
+        c["gn_budget"][at:at + 12] = 150.0   # 15x the default clip: a spike the clip only hides
     elif kind == "early_exhaustion":
         c["budget_used"] = np.minimum(1.0, 0.8 + 0.4 * p)
         c["reward"], c["pct"] = -20 + 110 * p, 15 + 45 * p

@@ -75,6 +75,10 @@ def run_ablations(
     full: ExperimentResult | None = None,  # an experiment that already trained the full system: its runs are reused
     full_label: str | None = None,  # the full system's label in `full` (None: its only config)
     on_done=None,  # called with (jobs done, jobs in all) as each training job is collected (chapter 50)
+    backend: str | None = None,  # "sequential", "process" or "ray" (chapter 44); None: from workers
+    address: str | None = None,  # ray: a running cluster's address (None: a local Ray started for this grid)
+    resume: bool = True,  # with out_dir: keep each job in out_dir/jobs as it finishes, and skip those already there
+    progress=None,  # gets "jobs done / total, ETA" lines (None: the adrl.grids logger)
 ) -> ExperimentResult:
     "Train the full system and each ablation (default: all) with the same seeds; evaluate on the same held-out days."
     configs = ablation_configs(base, names)
@@ -85,8 +89,8 @@ def run_ablations(
         if not configs: raise ValueError("names: no ablation to run besides the full system")
     result = run_experiment(configs, seeds=seeds, episodes=episodes, eval_every=eval_every,
                             eval_episodes=eval_episodes, baselines=baselines, eval_seed=eval_seed, workers=workers,
-                            executor=executor, out_dir=None if full is not None else out_dir, keep_runs=keep_runs,
-                            on_done=on_done)
+                            executor=executor, out_dir=out_dir, keep_runs=keep_runs, on_done=on_done,
+                            backend=backend, address=address, resume=resume, progress=progress)
     if full is None: return result
     rows = lambda df, col: df[(df[col].astype(str) == reused) & df.seed.isin(seeds)].assign(**{col: FULL})
     fin, cur, tim = rows(full.final, "agent"), rows(full.curves, "label"), rows(full.timings, "label")

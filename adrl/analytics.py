@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
 import functools
 import json
 import logging
@@ -18,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-from .config import ConfigError  # adrl.config before crewai: it switches CrewAI's telemetry and tracing off
+# adrl.config before crewai: it switches CrewAI's telemetry and tracing off
+from .config import ConfigError, atomic_write
 from .diagnostics import (OFFLINE_LABEL, Finding, Recommendation, Run, RunError, analyze, anomalies,
                               baseline_comparison, budget_pacing, learning_progress, load_run, recommend,
                               render_report, training_stability)
@@ -30,8 +34,8 @@ if TYPE_CHECKING:  # for annotations only: CrewAI is imported where it is used
 # %% auto #0
 __all__ = ['TOOL_FUNCTIONS', 'AGENTS', 'TASKS', 'LLM_TIMEOUT', 'NO_KEY', 'PING', 'finding_json', 'learning_progress_tool',
            'baseline_comparison_tool', 'budget_pacing_tool', 'training_stability_tool', 'anomalies_tool',
-           'recommendations_tool', 'crew_tools', 'build_crew', 'run_crew', 'make_llm', 'describe_llm', 'check_llm',
-           'AnalyticsReport', 'analyze_run', 'add_analyze_arguments', 'main_analyze']
+           'recommendations_tool', 'crew_tools', 'build_crew', 'run_crew', 'outside_event_loop', 'make_llm',
+           'describe_llm', 'check_llm', 'AnalyticsReport', 'analyze_run', 'add_analyze_arguments', 'main_analyze']
 
 # %% ../nbs/61_analytics.ipynb #e56a7d7d
 def finding_json(f: Finding) -> str:
@@ -158,9 +162,17 @@ def run_crew(run_dir: str | os.PathLike, llm: BaseLLM, verbose: bool = False) ->
     crewai_log = logging.getLogger("crewai")
     level = crewai_log.level
     if not verbose: crewai_log.setLevel(logging.ERROR)  # CrewAI warns on every call about estimated token counts
-    try: out = build_crew(llm, verbose).kickoff(inputs={"run_dir": str(run_dir)})
+    try: out = outside_event_loop(build_crew(llm, verbose).kickoff, inputs={"run_dir": str(run_dir)})
     finally: crewai_log.setLevel(level)
     return {section: _demote_headings(t.raw) for section, t in zip(TASKS, out.tasks_output)}
+
+def outside_event_loop(fn: Callable, *args, **kwargs):
+    "`fn(*args, **kwargs)`, in a worker thread if this thread runs an asyncio event loop (as a Jupyter kernel does)."
+    try: asyncio.get_running_loop()
+    except RuntimeError: return fn(*args, **kwargs)  # no loop here (a script, the CLI, nbdev_test): call it directly
+    ctx = contextvars.copy_context()  # the worker sees this thread's context variables, but not its event loop
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="adrl-crew") as pool:
+        return pool.submit(ctx.run, fn, *args, **kwargs).result()
 
 def _demote_headings(text: str) -> str:
     "Markdown headings of LLM text pushed below the report's own (## -> ###), so the report keeps its shape."
@@ -313,8 +325,7 @@ def analyze_run(
     markdown = render_report(run, findings, sections, label, notice)
     path = Path(out) if out is not None else run.path
     if path.suffix != ".md": path = path / "insights.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown, encoding="utf-8")
+    atomic_write(path, markdown)
     return AnalyticsReport(markdown, findings, recommend(findings), "llm" if sections else "offline", path,
                            describe_llm(llm) if llm is not None else None, notice)
 

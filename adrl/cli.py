@@ -11,10 +11,12 @@ import io
 import json
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import ConfigError, check_number, check_output, clip, load_config, show, to_dict
+from .config import (MAX_EPISODES, MAX_EVAL_EPISODES, ConfigError, check_number, check_output, clip, load_config,
+                         show, to_dict)
 
 # %% auto #0
 __all__ = ['COMMANDS', 'MARKETS', 'HINDSIGHT', 'UsageError', 'command', 'check_writable', 'build_parser', 'main', 'run_cli']
@@ -106,7 +108,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from adrl.evaluate import evaluate, results_table, save_results
     agents = _agents(args.agents, [*BASELINES, *HINDSIGHT])
     episodes = 100 if args.episodes is None else args.episodes
-    check_number("--episodes", episodes, int, ge=1)
+    check_number("--episodes", episodes, int, ge=1, le=MAX_EVAL_EPISODES)
     out = check_writable(args.out) if args.out else None
     seed = cfg.experiment.random_seed if args.seed is None else args.seed
     df = evaluate(agents, cfg.environment, episodes=episodes, seed=seed, progress=sys.stderr.isatty())
@@ -127,7 +129,7 @@ def _evaluate_arena(args: argparse.Namespace, cfg) -> int:
     check_rivals(cfg.arena)
     agents = _agents(args.agents, list(POLICIES))
     days = 50 if args.episodes is None else args.episodes
-    check_number("--episodes", days, int, ge=1)
+    check_number("--episodes", days, int, ge=1, le=MAX_EVAL_EPISODES)
     out = check_writable(args.out) if args.out else None
     seed = cfg.experiment.random_seed if args.seed is None else args.seed
     df = evaluate_arena(agents, cfg.arena, days=days, seed=seed, progress=sys.stderr.isatty())
@@ -143,24 +145,44 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=int, default=None, help="training days (default: experiment.num_episodes)")
     p.add_argument("--seed", type=int, default=None, help="master seed (default: experiment.random_seed)")
     p.add_argument("--out", metavar="DIR", required=True, help="run folder, e.g. runs/NAME")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint; --config, -o and --seed may change only "
+                        "experiment.num_episodes, save_frequency, num_eval_episodes and monitoring.* (anything else "
+                        "that differs from the run's recorded config is refused)")
     _config_arguments(p)
+
+def _resume_config(args: argparse.Namespace, out: Path, overrides: list[str]):
+    "The config a resume trains with: the recorded one (or --config) with the overrides, checked against the record."
+    from adrl.config import Config, from_dict, override
+    from adrl.registry import load_checkpoint
+    from adrl.run_folder import RunDir
+    from adrl.trainer import check_resume
+    last = RunDir(out).last
+    state = load_checkpoint(last)
+    recorded = from_dict(Config, state["config"])
+    cfg = load_config(args.config, overrides) if args.config else override(recorded, overrides)
+    changed = check_resume(state["config"], cfg, f"--resume {last}")
+    done = int(state["counters"]["episode"])
+    target = cfg.experiment.num_episodes if args.episodes is None else args.episodes
+    if target < done:
+        raise UsageError(f"--episodes {target}: the run in --out {clip(str(out))} has trained {done} days already: "
+                         f"must be >= {done}")
+    if changed: print(f"adrl: --resume applies {', '.join(changed)}", file=sys.stderr)
+    return cfg
 
 def _run_train(args: argparse.Namespace) -> int:
     overrides = list(args.override) + ([f"experiment.random_seed={args.seed}"] if args.seed is not None else [])
-    if args.episodes is not None: check_number("--episodes", args.episodes, int, ge=1)
+    if args.episodes is not None: check_number("--episodes", args.episodes, int, ge=1, le=MAX_EPISODES)
     out = check_output(args.out, "--out", folder=True)
-    cfg = None if args.resume else load_config(args.config, overrides)     # checked before torch is even imported
+    cfg = load_config(args.config, overrides)     # checked before torch is even imported (with --resume too)
     from adrl.registry import CheckpointError
     from adrl.run_folder import RunDir
     from adrl.system import ProductionMultiAgentSystem
     try:
-        if args.resume:
-            system = ProductionMultiAgentSystem.from_checkpoint(RunDir(out).last)
-        else:
-            if RunDir(out).last.exists():
-                raise UsageError(f"--out {args.out}: holds a run already; use --resume or another folder")
-            system = ProductionMultiAgentSystem(cfg)
+        if args.resume: cfg = _resume_config(args, out, overrides)
+        elif RunDir(out).last.exists():
+            raise UsageError(f"--out {args.out}: holds a run already; use --resume or another folder")
+        system = ProductionMultiAgentSystem(cfg)
         system.train(num_episodes=args.episodes, run_dir=out, resume=args.resume, progress=sys.stderr.isatty())
     except CheckpointError as err: raise UsageError(str(err)) from None
     m = system.last_evaluation
@@ -183,7 +205,19 @@ def _run_analyze(args: argparse.Namespace) -> int:
     add_analyze_arguments(p)
     ns = p.parse_args(args.args)
     if ns.out is not None: check_output(ns.out, "--out", folder=Path(ns.out).suffix != ".md")   # a .md file or a folder
+    if Path(ns.run_dir).is_dir(): _check_run_metrics(Path(ns.run_dir))
     return main_analyze(ns)
+
+def _check_run_metrics(run_dir: Path) -> None:
+    "Refuse a run whose metrics.csv holds garbage; warn, in one line, when it is truncated (chapter 41a)."
+    from adrl.run_folder import RunDir
+    run = RunDir(run_dir)
+    found = run.check_metrics()
+    fix = f"; `adrl train --out {clip(str(run_dir))} --resume` rebuilds it from {run.last}" if run.last.is_file() \
+        else ""
+    if found.kind == "garbage": raise UsageError(f"{found.problem}{fix}")
+    if found.kind == "truncated":
+        print(f"adrl: warning: {found.problem}; analysing the {len(found.rows)} whole row(s) it holds", file=sys.stderr)
 
 _run_analyze.arguments = _analyze_arguments
 command("analyze", "explain a run folder: findings and recommendations (any LLM, or none)")(_run_analyze)
@@ -205,10 +239,10 @@ def _benchmark_arguments(p: argparse.ArgumentParser) -> None:
                    help="simulated training episodes of the system (default 6000, about a minute; 0: baselines only)")
 
 def _run_benchmark(args: argparse.Namespace) -> int:
+    check_number("--c0", args.c0, gt=0, le=1)
+    check_number("--system-episodes", args.system_episodes, int, ge=0, le=MAX_EPISODES)
     from adrl.ipinyou import print_ipinyou_table
     from adrl.ipinyou_system import SystemTraining, ipinyou_bidders
-    check_number("--c0", args.c0, gt=0, le=1)
-    check_number("--system-episodes", args.system_episodes, int, ge=0)
     training = SystemTraining(episodes=args.system_episodes) if args.system_episodes else None
     try: print_ipinyou_table(args.data, c0=args.c0, seed=args.seed, bidders=ipinyou_bidders(args.c0, training=training))
     except (OSError, ValueError) as err: raise UsageError(str(err)) from None
@@ -291,11 +325,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)  # argparse itself exits with code 2 on unknown flags
-    try: code = COMMANDS[args.command][1](args)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line(warnings.showwarning)
+            code = COMMANDS[args.command][1](args)
     except (ConfigError, UsageError) as err:
         print(f"adrl: error: {err}", file=sys.stderr)
         return 2
     return int(code or 0)
+
+def _one_line(show_warning):
+    "A `warnings.showwarning` that prints adrl's own warnings as one line, `adrl: warning: ...` (others as before)."
+    def say(message, category, filename, lineno, file=None, line=None):
+        if not category.__module__.startswith("adrl"):
+            return show_warning(message, category, filename, lineno, file, line)
+        print(f"adrl: warning: {message}", file=file or sys.stderr)
+    return say
 
 # %% ../nbs/90_cli.ipynb #87829ec7
 def run_cli(*argv: str) -> tuple[int, str, str]:

@@ -24,12 +24,14 @@ import yaml
 if typing.TYPE_CHECKING: import torch  # torch is imported by the functions that use it (below)
 
 # %% auto #0
-__all__ = ['OFFLINE_ENV', 'PINNED_CPU_KERNELS', 'SHOW_CHARS', 'MAX_MESSAGE', 'CHANNEL_PRESETS', 'MAX_YAML_NODES',
+__all__ = ['OFFLINE_ENV', 'PINNED_CPU_KERNELS', 'SHOW_CHARS', 'MAX_MESSAGE', 'MAX_EPISODES', 'MAX_EVAL_EPISODES', 'MAX_STEPS',
+           'MAX_VOLUME', 'MAX_SLOT_AUCTIONS', 'EVAL_PARALLEL_DAYS', 'MAX_BUFFER', 'MAX_BATCH', 'MAX_WIDTH',
+           'MAX_TENSOR_BYTES', 'MAX_IMPRESSIONS', 'MAX_ARENA_CELLS', 'CHANNEL_PRESETS', 'MAX_YAML_NODES',
            'MAX_CONFIG_BYTES', 'set_offline_defaults', 'pin_cpu_kernels', 'cpu_kernels', 'clip', 'show', 'ConfigError',
-           'param', 'check_number', 'validate', 'ChannelConfig', 'MarketConfig', 'AgentConfig', 'ExperimentConfig',
-           'MonitoringConfig', 'ArenaConfig', 'arena_preset', 'Config', 'from_dict', 'to_dict', 'parse_yaml',
-           'load_yaml', 'override', 'load_config', 'atomic_write', 'save_config', 'check_output', 'make_rng',
-           'spawn_seeds', 'torch_generator', 'seed_torch', 'get_device']
+           'param', 'check_number', 'validate', 'peak_slot_auctions', 'replay_bytes', 'network_bytes', 'ChannelConfig',
+           'MarketConfig', 'AgentConfig', 'ExperimentConfig', 'MonitoringConfig', 'ArenaConfig', 'arena_preset',
+           'Config', 'from_dict', 'to_dict', 'parse_yaml', 'load_yaml', 'override', 'load_config', 'atomic_write',
+           'save_config', 'check_output', 'make_rng', 'spawn_seeds', 'torch_generator', 'seed_torch', 'get_device']
 
 # %% ../nbs/00_config.ipynb #830162a0
 OFFLINE_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false"}
@@ -170,12 +172,42 @@ def validate(cfg: Any) -> None:
             raise ConfigError(f.name, f"must be a {kind.__name__}, got {type(value).__name__}")
     if hasattr(cfg, "_check"): cfg._check()
 
+# %% ../nbs/00_config.ipynb #72c45f82
+MAX_EPISODES = 1_000_000  # training days of one run, and the largest evaluation or save interval
+MAX_EVAL_EPISODES = 100_000  # held-out or validation days of one evaluation
+MAX_STEPS = 86_400  # slots in a day: one a second
+MAX_VOLUME = 1_000_000  # a channel's mean auctions per slot
+MAX_SLOT_AUCTIONS = 10_000_000  # expected auctions of the busiest slot over all days played in parallel (~1 GB)
+EVAL_PARALLEL_DAYS = 25  # days an evaluation plays in parallel (adrl.evaluate.BLOCK)
+MAX_BUFFER, MAX_BATCH, MAX_WIDTH = 10_000_000, 65_536, 4_096  # replay transitions, minibatch rows, hidden units
+MAX_TENSOR_BYTES = 2 << 30  # the replay buffer, and one agent's networks (with target copy and Adam), at most 2 GiB
+MAX_IMPRESSIONS = 10_000_000  # the arena's impressions in a day
+MAX_ARENA_CELLS = 50_000_000  # the arena's impressions x advertisers in a day (two float32 rates each)
+
+def peak_slot_auctions(channels) -> float:
+    "Expected auctions of one day's busiest slot: each channel's volume at the top of its diurnal swing, summed."
+    return float(sum(c.volume * (1 + c.diurnal_amplitude) for c in channels))
+
+def replay_bytes(buffer_size: int, num_channels: int, prioritized: bool = True) -> int:
+    "Bytes of the bidder's replay buffer: two float32 observations, int64 actions, reward, flag and a tree entry."
+    obs = 4 + 8 * num_channels                                # the market's 3 + 6 per channel, the system's 1 + 2
+    return buffer_size * (2 * 4 * obs + 8 * num_channels + 4 + 4 + 16 * prioritized)
+
+def network_bytes(width: int, in_dim: int, out_dim: int) -> int:
+    "Bytes of a two-hidden-layer network of `width` (about in x w + 2 w² + w x out weights) x 16 (target, Adam)."
+    return 16 * (in_dim * width + 2 * width * width + width * (out_dim + 1))
+
+def _too_big(name: str, value: int, need: float, what: str, fits: int) -> ConfigError:
+    "The refusal of a size whose memory estimate is over MAX_TENSOR_BYTES."
+    return ConfigError(name, f"{value:,} is out of range: {what} need about {need / 2 ** 30:,.1f} GiB, over the "
+                       f"{MAX_TENSOR_BYTES / 2 ** 30:g} GiB allowed (MAX_TENSOR_BYTES): at most {fits:,} here")
+
 # %% ../nbs/00_config.ipynb #b5ee23dd
 @dataclass(frozen=True)
 class ChannelConfig:
     "One channel of the market: its traffic, its predicted rates and its competition."
     name: str = param("channel")  # label used in tables and plots
-    volume: float = param(100.0, gt=0)  # mean auction opportunities per slot, averaged over the day
+    volume: float = param(100.0, gt=0, le=MAX_VOLUME)  # mean auction opportunities per slot, averaged over the day
     diurnal_amplitude: float = param(0.5, ge=0, lt=1)  # traffic swing over the day: peak = mean x (1 + amplitude)
     diurnal_peak: float = param(0.5, ge=0, le=1)  # time of the traffic peak, as a fraction of the day
     ctr: float = param(0.01, gt=0, lt=1)  # median predicted click-through rate (pCTR)
@@ -212,7 +244,7 @@ CHANNEL_PRESETS: tuple[ChannelConfig, ...] = (
 class MarketConfig:
     "The auction market: one campaign day (the seed's `environment` section)."
     initial_budget: float = param(10_000.0, gt=0)  # budget for the day, in currency units
-    max_steps: int = param(100, ge=1)  # time slots in a day (an episode)
+    max_steps: int = param(100, ge=1, le=MAX_STEPS)  # time slots in a day (an episode)
     min_bid: float = param(0.5, gt=0)  # lowest bid level, in the seed's dollars per click
     max_bid: float = param(5.0, gt=0)  # highest bid level, in the seed's dollars per click
     num_bid_levels: int = param(10, ge=2, le=1000)  # discrete bid levels between min_bid and max_bid
@@ -251,6 +283,11 @@ class MarketConfig:
         names = [c.name for c in self.channels]
         if len(set(names)) != len(names):
             raise ConfigError("channels", f"channel names must be unique, got {show(names)}")
+        peak = peak_slot_auctions(self.channels)
+        if peak * EVAL_PARALLEL_DAYS > MAX_SLOT_AUCTIONS:
+            raise ConfigError("channels", f"volumes {show([c.volume for c in self.channels])} draw about {peak:,.0f} "
+                              f"auctions in a day's busiest slot: at most {MAX_SLOT_AUCTIONS // EVAL_PARALLEL_DAYS:,} "
+                              f"(an evaluation draws {EVAL_PARALLEL_DAYS} days at once, MAX_SLOT_AUCTIONS)")
 
 # %% ../nbs/00_config.ipynb #fc0f7955
 @dataclass(frozen=True)
@@ -261,9 +298,9 @@ class AgentConfig:
     epsilon_start: float = param(1.0, ge=0, le=1)  # initial exploration rate of the bidding agent
     epsilon_end: float = param(0.01, ge=0, le=1)  # final exploration rate
     epsilon_decay: float = param(0.995, gt=0, le=1)  # multiplicative decay of epsilon per episode
-    batch_size: int = param(64, ge=1)  # minibatch size of a DQN update
-    buffer_size: int = param(50_000, ge=1)  # replay buffer capacity (transitions)
-    hidden_dim: int = param(256, ge=1)  # width of the hidden layers
+    batch_size: int = param(64, ge=1, le=MAX_BATCH)  # minibatch size of a DQN update
+    buffer_size: int = param(50_000, ge=1, le=MAX_BUFFER)  # replay buffer capacity (transitions)
+    hidden_dim: int = param(256, ge=1, le=MAX_WIDTH)  # width of the hidden layers
     update_frequency: int = param(4, ge=1)  # environment steps between two DQN updates
     target_update_frequency: int = param(100, ge=1)  # DQN updates between two target-network syncs
     # --- bidding agent: Dueling Double DQN with prioritised replay (each switch is an ablation)
@@ -275,7 +312,7 @@ class AgentConfig:
     per_beta_steps: int = param(100_000, ge=1)  # DQN updates over which beta reaches 1
     # 1: hard target sync every target_update_frequency; < 1: Polyak step per update
     target_tau: float = param(1.0, gt=0, le=1)
-    learning_starts: int = param(1_000, ge=0)  # transitions stored before the first DQN update
+    learning_starts: int = param(1_000, ge=0, le=MAX_BUFFER)  # transitions stored before the first DQN update
     max_grad_norm: float = param(10.0, gt=0)  # global gradient-norm clip of every agent's update
     # --- budget agent and controller: PPO with GAE
     ppo_learning_rate: float = param(3e-4, gt=0, lt=1)  # Adam step size of the PPO agents
@@ -284,12 +321,12 @@ class AgentConfig:
     clip_vloss: bool = True  # clip the value loss around the old values
     ent_coef: float = param(0.01, ge=0)  # entropy bonus coefficient
     vf_coef: float = param(0.5, ge=0)  # value loss coefficient
-    update_epochs: int = param(4, ge=1)  # passes over each rollout
-    num_minibatches: int = param(4, ge=1)  # minibatches per pass
+    update_epochs: int = param(4, ge=1, le=1_000)  # passes over each rollout
+    num_minibatches: int = param(4, ge=1, le=MAX_BATCH)  # minibatches per pass
     norm_adv: bool = True  # normalise advantages within each minibatch
     target_kl: float = param(0.0, ge=0)  # stop a PPO update early when approx_kl exceeds this (0: never)
     simplex_dist: str = param("dirichlet", choices=("dirichlet", "logistic_normal"))  # the budget agent's distribution
-    ppo_hidden_dim: int = param(64, ge=1)  # width of the PPO actor-critics' hidden layers
+    ppo_hidden_dim: int = param(64, ge=1, le=MAX_WIDTH)  # width of the PPO actor-critics' hidden layers
     # --- the multi-agent system: which agents act, and what their actions mean (chapter 42)
     use_controller: bool = True  # the PPO controller chooses which sub-agents act; False: both always act
     # the DQN bidder adjusts the bids; False: the pacer's bid as it is
@@ -326,12 +363,12 @@ class AgentConfig:
 @dataclass(frozen=True)
 class ExperimentConfig:
     "How long to train, how often to evaluate and save, and the seed (the seed's `experiment` section)."
-    num_episodes: int = param(1000, ge=1)  # training episodes (campaign days)
-    eval_frequency: int = param(50, ge=1)  # episodes between two evaluations
-    save_frequency: int = param(100, ge=1)  # episodes between two checkpoints
-    num_eval_episodes: int = param(20, ge=1)  # held-out episodes per evaluation
+    num_episodes: int = param(1000, ge=1, le=MAX_EPISODES)  # training episodes (campaign days)
+    eval_frequency: int = param(50, ge=1, le=MAX_EPISODES)  # episodes between two evaluations
+    save_frequency: int = param(100, ge=1, le=MAX_EPISODES)  # episodes between two checkpoints
+    num_eval_episodes: int = param(20, ge=1, le=MAX_EVAL_EPISODES)  # held-out episodes per evaluation
     # validation episodes per evaluation (their own seed): they pick best.pt and gate the bidder
-    num_val_episodes: int = param(50, ge=1)
+    num_val_episodes: int = param(50, ge=1, le=MAX_EVAL_EPISODES)
     random_seed: int = param(42, ge=0)  # master seed every random stream is derived from
     num_envs: int = param(16, ge=1, le=4096)  # campaign days simulated in parallel while training
     def __post_init__(self): validate(self)
@@ -358,9 +395,9 @@ def _floats(name: str, value: Any) -> tuple[float, ...]:
 class ArenaConfig:
     "The arena: advertisers with budgets and CPA targets bidding in the same slot auctions (chapter 14)."
     num_advertisers: int = param(48, ge=2, le=4096)  # advertisers (seats) in every auction
-    num_categories: int = param(6, ge=1)  # advertiser i is in category i % num_categories
+    num_categories: int = param(6, ge=1, le=4096)  # advertiser i is in category i % num_categories
     num_steps: int = param(48, ge=1, le=1440)  # decision steps in a day
-    impressions_per_day: int = param(10_000, ge=1)  # impressions (auctions) in a day, the same every day
+    impressions_per_day: int = param(10_000, ge=1, le=MAX_IMPRESSIONS)  # impressions (auctions) in a day, every day
     num_slots: int = param(3, ge=1)  # ad slots per impression (at most num_advertisers)
     exposure: tuple = param((1.0, 0.8, 0.6))  # probability that slot k is seen: num_slots entries, non-increasing
     auction: str = param("gsp", choices=("gsp", "first_price"))  # gsp pays the next bid (1 slot: second price)
@@ -394,6 +431,10 @@ def _arena_rules(self: ArenaConfig) -> None:
     "The arena's cross-field rules: slots, exposure, channels, delays and the rival seats; normalises lists."
     N, K, C = self.num_advertisers, self.num_slots, self.num_channels
     if K > N: raise ConfigError("num_slots", f"{K} is out of range: must be <= num_advertisers ({N})")
+    if N * self.impressions_per_day > MAX_ARENA_CELLS:
+        raise ConfigError("impressions_per_day", f"{self.impressions_per_day:,} is out of range: with {N} advertisers "
+                          f"at most {MAX_ARENA_CELLS // N:,} (impressions x advertisers <= {MAX_ARENA_CELLS:,}, "
+                          "MAX_ARENA_CELLS: two float32 rates each per parallel day)")
     exposure = _floats("exposure", self.exposure)
     if len(exposure) != K: raise ConfigError("exposure", f"{show(list(exposure))} must have num_slots ({K}) entries")
     if not all(0 <= e <= 1 for e in exposure):
@@ -434,6 +475,27 @@ def arena_preset(name: str) -> ArenaConfig:
     if name not in presets: raise ConfigError("preset", f"{show(name)} is not allowed: choose one of {sorted(presets)}")
     return replace(base, **presets[name])
 
+# %% ../nbs/00_config.ipynb #380d1211
+def _check_sizes(cfg: Config) -> None:
+    "The sizes that multiply, against their memory estimates: traffic x parallel days, replay, network widths."
+    C, E, a = cfg.environment.num_channels, cfg.experiment.num_envs, cfg.agent
+    peak = peak_slot_auctions(cfg.environment.channels)
+    if E * peak > MAX_SLOT_AUCTIONS:
+        raise ConfigError("experiment.num_envs", f"{E:,} is out of range: {E:,} parallel days of about {peak:,.0f} "
+                          f"auctions in the busiest slot draw {E * peak:,.0f} at once: at most "
+                          f"{int(MAX_SLOT_AUCTIONS // peak):,} days with these channels (MAX_SLOT_AUCTIONS)")
+    per = replay_bytes(1, C, a.prioritized_replay)
+    if a.buffer_size * per > MAX_TENSOR_BYTES:
+        raise _too_big("agent.buffer_size", a.buffer_size, a.buffer_size * per,
+                       f"transitions of {per:,} bytes ({C} channels)", MAX_TENSOR_BYTES // per)
+    obs = 4 + 8 * C
+    widths = {"agent.hidden_dim": (a.hidden_dim, C * cfg.environment.num_bid_levels),
+              "agent.ppo_hidden_dim": (a.ppo_hidden_dim, C + 1)}
+    for name, (w, out) in widths.items():
+        if network_bytes(w, obs, out) > MAX_TENSOR_BYTES:
+            fits = max(x for x in range(1, MAX_WIDTH + 1) if network_bytes(x, obs, out) <= MAX_TENSOR_BYTES)
+            raise _too_big(name, w, network_bytes(w, obs, out), f"{w:,} hidden units (with target and Adam)", fits)
+
 # %% ../nbs/00_config.ipynb #b3a1126c
 @dataclass(frozen=True)
 class Config:
@@ -450,6 +512,7 @@ class Config:
     def _check(self):
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError("device", f"{show(self.device)} is not allowed: choose 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        _check_sizes(self)
 
 # %% ../nbs/00_config.ipynb #bd5010f7
 def from_dict(cls: type, data: Mapping[str, Any] | None, path: str = "") -> Any:

@@ -21,11 +21,12 @@ from .run_folder import RunDir
 from .stats import mann_kendall, robust_zscores, welch_ttest
 
 # %% auto #0
-__all__ = ['SEVERITIES', 'DROP_CRITICAL', 'DROP_WARNING', 'ENTROPY_DROP_NATS', 'Q_BOUND_FACTOR', 'MAX_APPROX_KL', 'MAX_CLIPFRAC',
-           'MAX_FINAL_EPSILON', 'STABILITY_CHECKS', 'SPIKE_Z', 'MAX_SPIKES', 'SHIFT_T', 'MIN_REL_CHANGE',
-           'BUDGET_EXHAUSTED', 'EARLY_EXHAUSTION', 'UNDERSPEND', 'BASELINE_GAP_CRITICAL', 'EVAL_REGRESSION', 'ANALYSES',
-           'INSIGHT_TOPICS', 'OFFLINE_LABEL', 'INSIGHT_HEADINGS', 'RunError', 'Run', 'load_run', 'worst', 'Issue',
-           'Finding', 'learning_progress', 'training_stability', 'anomalies', 'budget_pacing', 'baseline_comparison',
+__all__ = ['SEVERITIES', 'DROP_CRITICAL', 'DROP_WARNING', 'ENTROPY_DROP_NATS', 'Q_BOUND_FACTOR', 'GRAD_FAR_ABOVE_CLIP',
+           'GRAD_GROWTH', 'GRAD_MOST', 'GRAD_UNCLIPPED_SHARE', 'MAX_APPROX_KL', 'MAX_CLIPFRAC', 'MAX_FINAL_EPSILON',
+           'STABILITY_CHECKS', 'SPIKE_Z', 'MAX_SPIKES', 'SHIFT_T', 'MIN_REL_CHANGE', 'BUDGET_EXHAUSTED',
+           'EARLY_EXHAUSTION', 'UNDERSPEND', 'BASELINE_GAP_CRITICAL', 'EVAL_REGRESSION', 'ANALYSES', 'INSIGHT_TOPICS',
+           'OFFLINE_LABEL', 'INSIGHT_HEADINGS', 'RunError', 'Run', 'load_run', 'worst', 'Issue', 'Finding',
+           'learning_progress', 'training_stability', 'anomalies', 'budget_pacing', 'baseline_comparison',
            'Recommendation', 'recommend', 'analyze', 'render_report']
 
 # %% ../nbs/60_diagnostics.ipynb #3124dea4
@@ -324,32 +325,62 @@ def _check_q_values(run: Run, f: Finding, mon: MonitoringConfig) -> None:
               f"the bidder's mean Q-value still grows ({_num(mid)} at mid-training -> {_num(final)}, "
               f"Mann-Kendall p = {_p(mk.p_value)})", value=final, mid=mid, p=mk.p_value)
 
+GRAD_FAR_ABOVE_CLIP = 10.0  # a norm this many times the clip is far above it: the clip hides a scale that is off
+GRAD_GROWTH = 10.0  # a median norm this many times its early level (and above max_gradient_norm) is exploding
+GRAD_MOST, GRAD_UNCLIPPED_SHARE = 0.5, 0.25  # shares of the last window that make an excess critical
+
+def _clip_of(run: Run) -> float | None:
+    "The global gradient-norm clip the run trained with (agent.max_grad_norm of its config.yaml), None if unknown."
+    return float(run.config.agent.max_grad_norm) if run.config is not None else None
+
+def _clipped_share(run: Run, agent: str, v: np.ndarray, clip: float, w: int) -> float:
+    "Share of the last w episodes' gradient steps the clip acted on: logged by the agent, else from the mean norms."
+    data = _series(run, f"charts/{agent}_grad_clipped")
+    if data is not None and len(data[1]): return float(np.mean(data[1][-w:]))
+    return float(np.mean(v[-w:] > clip))   # an older run: an episode whose mean norm is above the clip
+
 def _check_gradients(run: Run, f: Finding, mon: MonitoringConfig) -> None:
-    "Gradient norms above max_gradient_norm, or non-finite."
+    "Gradient norms (logged before clipping) far above the clip, exploding, above max_gradient_norm unclipped, or NaN."
+    clip = _clip_of(run)
+    clipped = clip is not None and clip <= mon.max_gradient_norm   # every step was cut to at most the alert level
     for agent in ("bidder", "budget", "controller"):
         col = f"charts/{agent}_grad_norm"
         if col not in run.metrics.columns:
             f.not_assessed.append(f"{col}: not logged")
             continue
         ep, v = run.metrics["episode"].to_numpy(), run.metrics[col].to_numpy(dtype=float)
-        known = ~np.isnan(v)  # gaps are not assessed; inf counts as over the threshold
+        known = ~np.isnan(v)  # gaps are not assessed; inf counts as over any threshold
         ep, v = ep[known], v[known]
         if not len(v):
             f.not_assessed.append(f"{col}: empty")
             continue
         w = _window(len(v))
-        over = v > mon.max_gradient_norm
-        last_share = float(over[-w:].mean())
+        early, late = float(np.median(v[:w])), float(np.median(v[-w:]))
         f.numbers[f"grad_norm_{agent}_max"] = float(np.max(v))
-        if not over.any(): continue
-        first, peak = int(ep[np.argmax(over)]), int(ep[np.argmax(v)])
-        sev = "critical" if last_share >= 0.25 or not np.isfinite(v).all() else "warning"
+        f.numbers[f"grad_norm_{agent}_final"] = late
+        if clipped: f.numbers[f"grad_clipped_{agent}_final"] = _clipped_share(run, agent, v, clip, w)
+        limit = GRAD_FAR_ABOVE_CLIP * clip if clipped else mon.max_gradient_norm
+        if clipped: what = f"{GRAD_FAR_ABOVE_CLIP:g}x its clip (agent.max_grad_norm {_num(clip)})"
+        else:
+            known = "no clip known" if clip is None else f"its clip, agent.max_grad_norm {_num(clip)}, is higher"
+            what = f"max_gradient_norm {_num(mon.max_gradient_norm)} ({known})"
+        over = v > limit
+        growth = late / early if early > 0 else float("inf") if late > 0 else 1.0
+        exploding = growth >= GRAD_GROWTH and late > mon.max_gradient_norm
+        if not (over.any() or exploding or not np.isfinite(v).all()): continue
+        last_share = float(over[-w:].mean())
+        peak = int(ep[np.argmax(v)])
+        first = int(ep[np.argmax(over)]) if over.any() else peak
+        most = GRAD_MOST if clipped else GRAD_UNCLIPPED_SHARE
+        sev = "critical" if last_share >= most or exploding or not np.isfinite(v).all() else "warning"
+        parts = [f"was over {what} in {int(over.sum())} episode(s) (first {first}, max {_num(float(np.max(v)))} at "
+                 f"episode {peak}; {last_share:.0%} of the last {w})"] if over.any() else []
+        if exploding: parts.append(f"grew {_num(growth)}x (median of the first and last {w} episodes: {_num(early)} -> "
+                                   f"{_num(late)}, above max_gradient_norm {_num(mon.max_gradient_norm)})")
         f.add("gradient_explosion" if sev == "critical" else "gradient_spikes", sev,
-              f"the {agent} gradient norm exceeded max_gradient_norm {_num(mon.max_gradient_norm)} "
-              f"in {int(over.sum())} episode(s) "
-              f"(first {first}, max {_num(float(np.max(v)))} at episode {peak}; {last_share:.0%} of the last {w})",
-              agent=agent, count=int(over.sum()), first=first, max=float(np.max(v)), episode=peak,
-              threshold=mon.max_gradient_norm, metric=col)
+              f"the {agent} gradient norm (before clipping) " + " and ".join(parts), agent=agent,
+              count=int(over.sum()), first=first, max=float(np.max(v)), episode=peak, threshold=limit, metric=col,
+              growth=growth, clip=clip)
 
 # %% ../nbs/60_diagnostics.ipynb #c29e664c
 MAX_APPROX_KL, MAX_CLIPFRAC, MAX_FINAL_EPSILON = 0.05, 0.3, 0.2  # PPO update size and final exploration limits
@@ -440,7 +471,8 @@ def training_stability(run: Run) -> Finding:
     f.assessed = bool(f.numbers or f.issues)
     worst_issues = [i.message for i in f.issues if i.severity == f.severity][:2]
     f.summary = ("; ".join(worst_issues) if f.issues else
-                 "no sign of instability: entropies above min_entropy, gradients within max_gradient_norm, "
+                 "no sign of instability: entropies above min_entropy, gradient norms bounded (not far above the clip, "
+                 "not growing), "
                  "losses bounded, all finite")
     return f
 
@@ -673,9 +705,10 @@ _RULES: dict[str, str] = {  # issue code -> action; {name} is filled from the is
     "q_divergence": "Stabilise the bidder's Q-learning: lower its learning rate, sync the target network more often "
                     "(agent.target_update_frequency), keep double-Q on.",
     "q_growing": "Check the bidder for overestimation: sync the target network more often or lower its learning rate.",
-    "gradient_explosion": "Clip the {agent} agent's gradients (global norm) and lower its learning rate; "
-                          "check the reward scale.",
-    "gradient_spikes": "Make sure the {agent} agent's gradients are clipped (global norm); inspect episode {episode}.",
+    "gradient_explosion": "Lower the {agent} agent's learning rate and check its reward and loss scale: a gradient "
+                          "norm far above its clip, or growing without bound, is a fault the clip only hides.",
+    "gradient_spikes": "Inspect episode {episode}: the {agent} agent's gradient norm spiked far above its clip there; "
+                       "make sure its gradients are clipped (agent.max_grad_norm).",
     "loss_high": "Normalise rewards/returns or lower the learning rate behind {metric}.",
     "loss_rising": "The TD loss diverges: lower the bidder's learning rate or sync its target network more often.",
     "large_policy_updates": "Shrink PPO updates: lower the budget agent's learning rate or epochs per update, or stop "

@@ -9,11 +9,9 @@ import dataclasses
 import io
 import json
 import math
-import multiprocessing
 import os
 import re
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -22,12 +20,13 @@ import pandas as pd
 
 from .config import Config, atomic_write, override, to_dict
 from .evaluate import METRICS, evaluate, summarize
+from .grids import check_backend, run_grid
 from .monitoring import EVAL_SCORE
 from .stats import bootstrap_ci, compare_all, holm, iqm, stratified_bootstrap_ci
 from .system import ProductionMultiAgentSystem, as_config
 
 # %% auto #0
-__all__ = ['EVAL_SEED', 'SUMMARY_METRICS', 'JobResult', 'run_job', 'Job', 'execute', 'baseline_rows', 'make_jobs',
+__all__ = ['EVAL_SEED', 'SUMMARY_METRICS', 'JobResult', 'run_job', 'Job', 'execute', 'baseline_rows', 'make_jobs', 'job_names',
            'ExperimentResult', 'load_experiment', 'collect', 'run_experiment', 'align_curves', 'curve_bands',
            'learning_curves', 'final_boxplot', 'score_matrix', 'summary_table', 'format_summary', 'strongest_baseline',
            'significance_table']
@@ -113,10 +112,16 @@ def make_jobs(
         raise ValueError("configs: all configs must share one market (environment): "
                          "the held-out days are drawn from it")
     n_eval = eval_episodes or next(iter(configs.values())).experiment.num_eval_episodes  # the same days for everyone
-    slug = lambda s: re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "run"
     return [Job(label, cfg, seed, episodes, eval_every, n_eval, int(eval_seed),
-                None if runs_dir is None else str(Path(runs_dir) / f"{i:02d}-{slug(label)}-seed{seed}"))
+                None if runs_dir is None else str(Path(runs_dir) / f"{i:02d}-{_slug(label)}-seed{seed}"))
             for i, (label, cfg) in enumerate(configs.items()) for seed in seeds]
+
+def _slug(s: str) -> str: return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "run"
+
+def job_names(jobs: list[Job]) -> list[str]:
+    "One name per job, for the grid's files and messages: the config's position and label, and the seed."
+    index = {label: i for i, label in enumerate(dict.fromkeys(j.label for j in jobs))}
+    return [f"{index[j.label]:02d}-{_slug(j.label)}-seed{j.seed}" for j in jobs]
 
 # %% ../nbs/50_experiments.ipynb #5e4c29a9
 @dataclasses.dataclass
@@ -177,11 +182,15 @@ def run_experiment(
     eval_episodes: int | None = None,  # held-out days (None: the first config's num_eval_episodes)
     baselines=("dual", "pid", "linear", "fixed", "random"),  # evaluated once on the same days ("oracle" allowed)
     eval_seed: int = EVAL_SEED,  # the held-out days
-    workers: int = 1,  # 1: jobs in sequence in this process; N: a local pool of N spawned processes
+    workers: int = 1,  # parallel jobs: processes of the pool, or CPUs of a local Ray (1 and no backend: in sequence)
     out_dir: str | os.PathLike | None = None,  # write curves/final (Parquet + CSV), timings and settings here
     executor=None,  # any object with an order-preserving map(fn, iterable): Executor, multiprocessing or Ray Pool
     keep_runs: bool = False,  # also keep every run's folder (checkpoints, metrics) under out_dir/runs
     on_done: Callable[[int, int], None] | None = None,  # called with (jobs done, jobs in all) as each job is collected
+    backend: str | None = None,  # "sequential", "process" or "ray" (chapter 44); None: from workers
+    address: str | None = None,  # ray: a running cluster's address (None: a local Ray started for this grid)
+    resume: bool = True,  # with out_dir: keep each job in out_dir/jobs as it finishes, and skip those already there
+    progress: Callable[[str], None] | None = None,  # gets "jobs done / total, ETA" lines (None: adrl.grids logger)
 ) -> ExperimentResult:
     "Train every config with every seed; evaluate them and the baselines on the same held-out days."
     jobs = make_jobs(configs, seeds, episodes, eval_every, eval_episodes, eval_seed,
@@ -189,14 +198,13 @@ def run_experiment(
     names = [j.label for j in jobs]
     clash = sorted(set(names) & set(baselines))
     if clash: raise ValueError(f"configs: label(s) {clash} clash with baseline names; rename them")
-    if executor is not None or workers > 1:
-        from adrl.experiments import execute as remote   # the package's function: a worker can import it by name
-        specs = [{f.name: getattr(j, f.name) for f in dataclasses.fields(j)} for j in jobs]   # plain dicts travel
-        if executor is not None: results = _counted(executor.map(remote, specs), len(jobs), on_done)
-        else:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results = _counted(pool.map(remote, specs), len(jobs), on_done)
-    else: results = _counted(map(execute, jobs), len(jobs), on_done)
+    backend = check_backend(backend, workers)                   # an unknown backend: refused before any work
+    from adrl.experiments import execute as remote   # the package's function: a worker can import it by name
+    specs = [{f.name: getattr(j, f.name) for f in dataclasses.fields(j)} for j in jobs]   # plain dicts travel
+    if executor is not None: results = _counted(executor.map(remote, specs), len(jobs), on_done)
+    else:
+        store = None if (out_dir is None or not resume) else Path(out_dir) / "jobs"
+        results = run_grid(remote, specs, job_names(jobs), backend, workers, address, store, on_done, progress)
     first = jobs[0].config
     settings = {"seeds": [int(s) for s in seeds], "episodes": episodes, "eval_every": eval_every,
                 "eval_episodes": jobs[0].eval_episodes, "eval_seed": int(eval_seed), "baselines": list(baselines),

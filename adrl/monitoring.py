@@ -5,30 +5,33 @@
 # %% ../nbs/40_monitoring.ipynb #4b2428f7
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
+from fastcore.basics import patch
 
-from .config import MonitoringConfig, atomic_write
+from .config import MonitoringConfig, atomic_write, show
 
 # %% auto #0
 __all__ = ['TRAIN_SCORE', 'VAL_SCORE', 'EVAL_SCORE', 'METRIC_NAMESPACES', 'METRIC_COLUMNS', 'PACING_COLUMNS', 'ALERT_RULES',
-           'DISCRETE_ENTROPIES', 'is_grad_norm', 'check_metric_name', 'MetricsLog', 'Alert', 'Monitor', 'AlertLog',
-           'NonFiniteError', 'check_finite', 'dashboard']
+           'DISCRETE_ENTROPIES', 'is_grad_norm', 'check_metric_name', 'MetricsLog', 'rows_of', 'MetricsFile',
+           'read_metrics', 'Alert', 'Monitor', 'AlertLog', 'NonFiniteError', 'check_finite', 'dashboard']
 
 # %% ../nbs/40_monitoring.ipynb #3e8d128d
 TRAIN_SCORE, VAL_SCORE, EVAL_SCORE = "train/pct_optimum", "val/pct_optimum", "eval/pct_optimum"  # % of optimum
 METRIC_NAMESPACES: tuple[str, ...] = ("train", "val", "eval", "losses", "charts")  # every metric lives in one
 METRIC_COLUMNS: tuple[str, ...] = (
-    "episode", "env_steps", "wall_time",
+    "episode", "env_steps",
     "train/reward", "train/conversions", "train/clicks", "train/wins", "train/auctions", "train/cost", "train/value",
     "train/roi", "train/win_rate", "train/budget_used",
     "losses/bidder_td", "losses/budget_policy", "losses/budget_value",
@@ -56,25 +59,20 @@ def check_metric_name(name: str) -> str:
 
 # %% ../nbs/40_monitoring.ipynb #f37036a0
 class MetricsLog:
-    "One row of metrics per episode, rewritten atomically to `metrics.csv` (and to TensorBoard if it is installed)."
-    def __init__(self, run_dir: str | os.PathLike, tensorboard: bool = True):
-        self.path = Path(run_dir) / "metrics.csv"
+    "One row of metrics per iteration, rewritten atomically to `metrics.csv` and mirrored into TensorBoard events."
+    def __init__(self, run_dir: str | os.PathLike,
+                 tensorboard: bool = True,  # also write event files to `run_dir/tensorboard/`
+                 ):
+        self.root, self.path = Path(run_dir), Path(run_dir) / "metrics.csv"
         self.rows: list[dict] = []
-        self.writer = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
-            except Exception: self.writer = None   # tensorboard is optional
+        self.tensorboard, self.writer = tensorboard, None
 
     def log(self, episode: int, metrics: Mapping[str, float]) -> None:
-        "Add one episode's metrics (each name checked by `check_metric_name`) and rewrite the file."
+        "Add one iteration's metrics (each name checked by `check_metric_name`) and rewrite the file."
         row = {"episode": int(episode), **{check_metric_name(k): float(v) for k, v in metrics.items()}}
         self.rows.append(row)
-        if self.writer is not None:
-            for k, v in metrics.items():
-                if np.isfinite(v): self.writer.add_scalar(k, float(v), int(episode))
         self.flush()
+        if self.tensorboard: self._scalars([row])                     # the event files (below)
 
     def flush(self) -> None:
         atomic_write(self.path, self.frame().to_csv(index=False))
@@ -89,15 +87,109 @@ class MetricsLog:
         self.rows = [r for r in self.rows if r["episode"] <= episode]
         self.flush()
 
-    @classmethod
-    def load(cls, run_dir: str | os.PathLike, tensorboard: bool = False) -> MetricsLog:
-        "Reopen a run's metrics log."
-        log = cls(run_dir, tensorboard)
-        if log.path.exists() and log.path.stat().st_size:
-            df = pd.read_csv(log.path)
-            log.rows = [{k: v for k, v in r.items() if not (isinstance(v, float) and math.isnan(v)) or k == "episode"}
-                        for r in df.to_dict("records")]
-        return log
+# %% ../nbs/40_monitoring.ipynb #33c1f348
+@patch
+def _scalars(self: MetricsLog, rows: Iterable[dict]) -> None:
+    "Write the finite values of `rows` as TensorBoard scalars (tag = metric name, step = episode), then flush."
+    if not self.tensorboard: return
+    if self.writer is None:
+        from torch.utils.tensorboard import SummaryWriter          # needs the tensorboard package (a dependency)
+        self.writer = SummaryWriter(str(self.root / "tensorboard"))
+    for row in rows:
+        for k, v in row.items():
+            if k != "episode" and math.isfinite(v): self.writer.add_scalar(k, v, row["episode"])
+    self.writer.flush()
+
+@patch
+def close(self: MetricsLog) -> None:
+    "Close the event file (the CSV is always complete)."
+    if self.writer is not None: self.writer.close()
+    self.writer = None
+
+@patch(cls_method=True)
+def restore(cls: MetricsLog, run_dir: str | os.PathLike, rows: list[dict], tensorboard: bool = True) -> MetricsLog:
+    "A log holding `rows` (a resumed run's, up to its checkpoint): metrics.csv and the event files rewritten from them."
+    log = cls(run_dir, tensorboard)
+    log.rows = [dict(r) for r in rows]
+    if log.rows: log.flush()                                          # none: the first row writes the file
+    if tensorboard:
+        shutil.rmtree(log.root / "tensorboard", ignore_errors=True)   # old events may hold days after the checkpoint
+        log._scalars(log.rows)
+    return log
+
+# %% ../nbs/40_monitoring.ipynb #c0831cff
+@patch
+def record(self: MetricsLog) -> dict:
+    "The rows as arrays, for a checkpoint to carry: episodes, column names, values, and which values were logged."
+    cols = sorted({k for r in self.rows for k in r if k != "episode"})
+    shape = (len(self.rows), len(cols))
+    values = np.array([[r.get(c, np.nan) for c in cols] for r in self.rows], np.float64).reshape(shape)
+    logged = np.array([[c in r for c in cols] for r in self.rows], bool).reshape(shape)
+    return {"episode": np.array([r["episode"] for r in self.rows], np.int64), "columns": cols,
+            "values": values, "logged": logged}
+
+def rows_of(record: Mapping) -> list[dict]:
+    "Undo `MetricsLog.record`: the rows, each with the metrics it logged, exactly."
+    cols = list(record["columns"])
+    return [{"episode": int(e), **{c: float(v) for c, v, ok in zip(cols, vals, mask) if ok}}
+            for e, vals, mask in zip(record["episode"], record["values"], record["logged"])]
+
+# %% ../nbs/40_monitoring.ipynb #4456eda6
+class MetricsFile(NamedTuple):
+    "What `read_metrics` found in a metrics.csv."
+    rows: list[dict]  # the whole rows before the first problem, each with the metrics it logged
+    kind: str  # 'ok', 'missing', 'truncated' (the file ends inside a line) or 'garbage' (a line is not metrics)
+    problem: str | None  # one line naming the file and what is wrong where (None when ok)
+
+def _metrics_row(header: list[str], fields: list[str], line: int) -> tuple[dict | None, str | None]:
+    "One CSV line of metrics as a row, or the problem with it."
+    if len(fields) != len(header): return None, f"line {line} has {len(fields)} fields, the header {len(header)}"
+    row = {}
+    for name, text in zip(header, fields):
+        if name != "episode" and text == "": continue                 # a metric not logged in that iteration
+        try: value = float(text)
+        except ValueError: return None, f"line {line}, column {name!r}: {show(text)} is not a number"
+        if name == "episode" and not (value.is_integer() and value >= 0):
+            return None, f"line {line}: episode {show(text)} is not a day count"
+        row[name] = int(value) if name == "episode" else value
+    return row, None
+
+def read_metrics(path: str | os.PathLike) -> MetricsFile:
+    "The rows of a metrics.csv read strictly: a cut last line, a line that is not metrics, or disorder are reported."
+    path = Path(path)
+    bad = lambda kind, rows, what: MetricsFile(rows, kind, f"{path}: {what}")
+    try: data = path.read_bytes()
+    except FileNotFoundError: return bad("missing", [], "is missing")
+    except OSError as err: return bad("garbage", [], f"cannot be read ({err.strerror or err})")
+    if not data: return bad("truncated", [], "is empty")
+    try: text = data.decode("utf-8")
+    except UnicodeDecodeError as err: return bad("garbage", [], f"byte {err.start} is not UTF-8 text")
+    lines = text.split("\n")
+    cut = lines[-1] != ""                                   # the writer ends every line, the last one too
+    if not cut: lines.pop()
+    try: table = list(csv.reader(lines))
+    except csv.Error as err: return bad("garbage", [], f"is not CSV ({err})")
+    header = table[0] if table else []
+    if not header or header[0] != "episode" or len(set(header)) < len(header) or not all(
+            _METRIC_NAME.fullmatch(c) for c in header[1:]):
+        if cut and len(table) <= 1: return bad("truncated", [], "ends inside its header")
+        return bad("garbage", [], f"line 1 is not a metrics header (episode, then metric names): {show(lines[0])}")
+    rows = []
+    for i, fields in enumerate(table[1:], start=2):
+        row, problem = _metrics_row(header, fields, i)
+        if row is not None and rows and row["episode"] <= rows[-1]["episode"]:
+            row, problem = None, f"line {i}: episode {row['episode']} does not follow episode {rows[-1]['episode']}"
+        if cut and i == len(table): return bad("truncated", rows, f"its last line ({i}) is cut off")
+        if problem: return bad("garbage", rows, problem)
+        rows.append(row)
+    return MetricsFile(rows, "ok", None)
+
+@patch(cls_method=True)
+def load(cls: MetricsLog, run_dir: str | os.PathLike, tensorboard: bool = False) -> MetricsLog:
+    "Reopen a run's metrics log: the rows `read_metrics` finds whole."
+    log = cls(run_dir, tensorboard)
+    log.rows = read_metrics(log.path).rows
+    return log
 
 # %% ../nbs/40_monitoring.ipynb #7f802ad0
 @dataclass

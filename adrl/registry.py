@@ -10,7 +10,9 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import subprocess
+import types
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +61,18 @@ def sha256(path: str | os.PathLike) -> str:
 
 SEAL = b"\nadrl-sha256:"  # a checkpoint ends with this tag and the SHA-256 (64 hex digits) of the bytes before it
 
+class _ValuePickler(pickle.Pickler):
+    "A pickler without a memo: what it writes depends on the values alone, not on which objects happen to be shared."
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fast = True          # no memo: an equal string is written again, never as a reference to the first one
+
+_BY_VALUE = types.SimpleNamespace(Pickler=_ValuePickler, Unpickler=pickle.Unpickler, __name__="pickle")
+
 def save_checkpoint(state: dict, path: str | os.PathLike) -> str:
     "Write `state` atomically as a weights-only-loadable torch file sealed with its checksum; the file's SHA-256."
     buf = io.BytesIO()
-    torch.save({"adrl_checkpoint": 1, "state": to_safe(state)}, buf)
+    torch.save({"adrl_checkpoint": 1, "state": to_safe(state)}, buf, pickle_module=_BY_VALUE)
     body = buf.getvalue()
     data = body + SEAL + hashlib.sha256(body).hexdigest().encode()
     atomic_write(path, data)

@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import difflib
 import hashlib
 import io
 import json
 import math
+import os
 import re
 import shutil
 import sys
@@ -48,19 +50,20 @@ from .run_folder import RunDir
 from .stats import compare_all
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES', 'HEADLINE', 'FULL_MARKET', 'PRESETS',
-           'template_path', 'source_template_path', 'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs',
-           'ThisPythonKernelManager', 'template_parameters', 'ParameterError', 'check_parameters', 'report_market',
-           'check_agents', 'output_dir', 'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise',
-           'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'clock_time', 'Progress', 'check_seeds',
-           'TrainedSystem', 'with_system', 'first_run', 'ablation_names', 'ablation_days', 'check_ablation_seeds',
-           'report_ablations', 'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab',
-           'ab_statement', 'report_hpo', 'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement',
-           'report_arena', 'arena_trace', 'arena_plot', 'arena_statement', 'ReportContext', 'ReportSection', 'section',
-           'run_section', 'run_sections', 'report_files', 'check_sections', 'report_parameters', 'headline_metrics',
-           'key_statements', 'bullet_list', 'markdown_table', 'markdown_report', 'metrics_document',
-           'write_report_files', 'ReportError', 'default_run_id', 'prepare_run_dir', 'settle_run_dir',
-           'execute_template', 'export_html', 'run_report']
+__all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES', 'HEADLINE', 'TIMINGS', 'FULL_MARKET',
+           'PRESETS', 'REPLACED', 'BUILDING', 'LOOPBACK', 'INJECTED_ID', 'template_path', 'source_template_path',
+           'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs', 'ThisPythonKernelManager',
+           'template_parameters', 'ParameterError', 'check_parameters', 'report_market', 'check_agents', 'output_dir',
+           'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise', 'save_figure', 'comparison_plot',
+           'day_trace', 'day_plot', 'clock_time', 'Progress', 'check_seeds', 'TrainedSystem', 'with_system',
+           'first_run', 'ablation_names', 'ablation_days', 'check_ablation_seeds', 'report_ablations',
+           'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab', 'ab_statement', 'report_hpo',
+           'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement', 'report_arena', 'arena_trace',
+           'arena_plot', 'arena_statement', 'ReportContext', 'ReportSection', 'section', 'run_section', 'run_sections',
+           'report_files', 'check_sections', 'report_parameters', 'headline_metrics', 'key_statements', 'bullet_list',
+           'markdown_table', 'markdown_report', 'metrics_document', 'write_timings', 'write_report_files',
+           'ReportError', 'RunRefused', 'default_run_id', 'check_run_id', 'run_lock', 'keep_failed', 'recover_run_dir',
+           'swap_in', 'check_loopback', 'execute_template', 'clean_notebook', 'export_html', 'run_report']
 
 # %% ../nbs/62_report.ipynb #340a6c97
 TEMPLATE = "report_experiment.ipynb"  # the template's file name, in nbs/reports/ and in the package's templates/
@@ -286,7 +289,7 @@ def save_figure(fig, path: str | Path):
     import matplotlib.pyplot as plt
     from IPython.display import Image
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})  # no version tag
     plt.close(fig)
     atomic_write(path, buf.getvalue())
     return Image(data=buf.getvalue(), format="png")
@@ -349,17 +352,27 @@ def clock_time(seconds: float) -> str:
     h, rest = divmod(int(round(seconds)), 3600)
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
+def _terminal_fd() -> int | None:
+    "The file descriptor of the stderr the process started with (under ipykernel: its copy, not the notebook's pipe)."
+    try: return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError): return None    # a stderr without a descriptor (pytest's capture)
+
 class Progress:
     "The report's progress lines on the process's own stderr: stages, counts done / total, elapsed time and an ETA."
     def __init__(self, stream=None, clock: Callable[[], float] = time.monotonic):
-        self.stream, self.clock = stream, clock   # stream None: sys.__stderr__ when a line is written
+        self.stream, self.clock = stream, clock   # stream None: the process's own stderr (`_terminal_fd`)
         self.start = clock()
 
     def line(self, text: str) -> None:
         "Write `[adrl report <elapsed>] text` and flush it."
-        stream = self.stream if self.stream is not None else sys.__stderr__
-        if stream is None: return                 # no stderr at all (a detached process): nothing to show
-        print(f"[adrl report {clock_time(self.clock() - self.start)}] {text}", file=stream, flush=True)
+        text = f"[adrl report {clock_time(self.clock() - self.start)}] {text}\n"
+        if self.stream is not None:
+            self.stream.write(text)
+            self.stream.flush()
+        elif (fd := _terminal_fd()) is not None:
+            try: os.write(fd, text.encode())
+            except OSError: pass                  # a closed stderr (a detached process): nothing to show
+        elif sys.__stderr__ is not None: print(text, end="", file=sys.__stderr__, flush=True)
 
     def counter(self, stage: str, unit: str) -> Callable[[int, int], None]:
         "A callback `(done, total)` that writes the stage's count, its time so far and the time left at that rate."
@@ -521,7 +534,8 @@ def report_hpo(cfg: MarketConfig, trials: int, episodes: int, eval_days: int, ou
                                   storage=sqlite_url(study_dir / "optuna.db"), out_dir=study_dir)
     opt.study_dir = tmp
     opt.optimize(on_trial=PROGRESS.counter("hyperparameter search", "trials"))
-    atomic_write(Path(out) / "optimization_results.csv", (study_dir / "optimization_results.csv").read_bytes())
+    trials_csv = opt.results.drop(columns=["duration_s"], errors="ignore").to_csv(index=False)  # times: timings.json
+    atomic_write(Path(out) / "optimization_results.csv", trials_csv)
     if (study_dir / "best_params.yaml").exists():
         atomic_write(Path(out) / "best_params.yaml", (study_dir / "best_params.yaml").read_bytes())
     return opt
@@ -656,6 +670,7 @@ class ReportContext:
     out: Path  # the output folder: figures and files go there
     df: pd.DataFrame | None = None  # the headline table's rows (agent, day), once the template has evaluated them
     results: dict[str, Any] = dataclasses.field(default_factory=dict)  # section name -> its result (None: it was off)
+    timings: dict[str, Any] = dataclasses.field(default_factory=dict)  # wall times, for timings.json (not the report)
 
 @dataclasses.dataclass(frozen=True)
 class ReportSection:
@@ -785,6 +800,7 @@ def _check_hpo(v: Mapping[str, Any]) -> None:
 def _run_hpo(ctx: ReportContext) -> tuple[pd.DataFrame, dict | None]:
     v = ctx.values
     opt = report_hpo(ctx.cfg, v["hpo_trials"], v["hpo_episodes"], v["hpo_eval_days"], ctx.out, sampler_seed=v["seed"])
+    ctx.timings["hpo_trials_s"] = {int(n): _num(s) for n, s in zip(opt.results.number, opt.results.duration_s)}
     transfer = hpo_transfer(ctx.cfg, opt, v["episodes"], v["seed"], v["workers"])
     _show(hpo_table(opt.results))
     print(hpo_statement(opt.results, transfer))
@@ -879,7 +895,9 @@ def run_section(name: str, ctx: ReportContext) -> Any:
     began = time.monotonic()
     PROGRESS.line(f"{sec.title}: started")
     ctx.results[name] = result = sec.run(ctx)
-    PROGRESS.line(f"{sec.title}: done in {clock_time(time.monotonic() - began)}")
+    seconds = time.monotonic() - began
+    ctx.timings.setdefault("sections_s", {})[name] = round(seconds, 3)
+    PROGRESS.line(f"{sec.title}: done in {clock_time(seconds)}")
     return result
 
 def run_sections(ctx: ReportContext) -> None:
@@ -892,7 +910,7 @@ def run_sections(ctx: ReportContext) -> None:
 
 # %% ../nbs/62_report.ipynb #1f5db4ce
 REPORT_FILES = (NOTEBOOK, "experiment_report.html", "results.csv", "experiment_report.md", "metrics.json",
-                "comparison_boxplot.png", "day_of_bidding.png")  # every file every successful run leaves in its folder
+                "comparison_boxplot.png", "day_of_bidding.png", "timings.json")  # every successful run leaves these
 
 def report_files(values: Mapping[str, Any]) -> tuple[str, ...]:
     "The files a successful run with these (checked) parameter values leaves: REPORT_FILES and its sections' files."
@@ -996,9 +1014,18 @@ def metrics_document(df: pd.DataFrame, pairs: pd.DataFrame, params: Mapping[str,
         doc[sec.name] = None if results.get(sec.name) is None else sec.metrics(results[sec.name])
     return doc
 
+TIMINGS = "timings.json"  # the run's wall times: the one file of a report folder that differs between runs
+
+def write_timings(out: str | Path, parts: Mapping[str, Any]) -> Path:
+    "Merge `parts` (wall times in seconds) into `out/timings.json`, atomically."
+    path = Path(out) / TIMINGS
+    doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return atomic_write(path, json.dumps({**doc, **parts}, indent=1, allow_nan=False) + "\n")
+
 def write_report_files(out: str | Path, df: pd.DataFrame, table: pd.DataFrame, pairs: pd.DataFrame,
                        statements: list[str], params: Mapping[str, Any], cfg: MarketConfig,
-                       results: Mapping[str, Any] | None = None) -> list[Path]:
+                       results: Mapping[str, Any] | None = None, timings: Mapping[str, Any] | None = None
+                       ) -> list[Path]:
     "Write results.csv, experiment_report.md and metrics.json (and the sections' files) into `out`, atomically."
     out, results = Path(out), results or {}
     doc = json.dumps(metrics_document(df, pairs, params, cfg, results), indent=1, allow_nan=False) + "\n"
@@ -1007,6 +1034,7 @@ def write_report_files(out: str | Path, df: pd.DataFrame, table: pd.DataFrame, p
              atomic_write(out / "metrics.json", doc)]
     for sec in SECTIONS:
         if results.get(sec.name) is not None: files += sec.write(results[sec.name], out)
+    if timings is not None: files.append(write_timings(out, timings))       # the kernel's part; run_report adds its own
     return files
 
 # %% ../nbs/62_report.ipynb #83751a29
@@ -1025,37 +1053,109 @@ PRESETS: dict[str, dict[str, Any]] = {
 class ReportError(RuntimeError):
     "A report run failed: a cell raised (the partly executed notebook is kept), or an output is missing."
 
+class RunRefused(ParameterError):
+    "A run that cannot start: another run holds its run id, or the loopback network is down (exit code 2)."
+
 def default_run_id(params: Mapping[str, Any], path: str | Path | None = None) -> str:
     "A timestamp and a short hash of every parameter value (defaults included, `out_dir` excluded)."
     values = {k: p["default"] for k, p in template_parameters(path).items() if k != "out_dir"} | dict(params)
     digest = hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
 
-def prepare_run_dir(out_root: str | Path, run_id: str) -> tuple[Path, Path | None]:
-    "The run's empty folder `out_root/run_id`, and where an earlier report of that id was moved (`run_id.previous`)."
+def check_run_id(run_id: str) -> str:
+    "`run_id` if it is a plain folder name (it never starts with '.', so the hidden names below are the run's own)."
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id or ""):
         raise ParameterError(f"run_id: {run_id!r} must be a folder name (letters, digits, '.', '_', '-')")
-    run_dir = Path(out_root).resolve() / run_id
-    previous = None
-    if run_dir.exists():
-        if not run_dir.is_dir() or (any(run_dir.iterdir()) and not (run_dir / NOTEBOOK).exists()):
-            raise ReportError(f"{run_dir} exists and is not a report folder: choose another run_id or out_root")
-        previous = run_dir.with_name(f"{run_id}.previous")
-        if previous.exists(): shutil.rmtree(previous)
-        run_dir.rename(previous)
-    run_dir.mkdir(parents=True)
-    return run_dir, previous
+    return run_id
 
-def settle_run_dir(run_dir: Path, previous: Path | None, failed: BaseException | None) -> None:
-    "After a run: drop the earlier report (success), or put it back and move the failed run to `run_id.failed`."
-    if previous is None: return
-    if failed is None:
-        shutil.rmtree(previous)
-        return
-    aside = run_dir.with_name(f"{run_dir.name}.failed")
-    if aside.exists(): shutil.rmtree(aside)
-    run_dir.rename(aside)
-    previous.rename(run_dir)
+# %% ../nbs/62_report.ipynb #4a426ba7
+@contextlib.contextmanager
+def run_lock(out_root: str | Path, run_id: str):
+    "Hold `out_root/.run_id.lock` (fcntl.flock) for the block; `RunRefused` at once where another process holds it."
+    import fcntl
+    path = Path(out_root) / f".{check_run_id(run_id)}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunRefused(f"run_id {run_id!r}: another report run (pid {holder}) is writing "
+                             f"{path.parent / run_id}; wait for it to end or choose another run_id") from None
+        try: same = os.stat(path).st_ino == os.fstat(fd).st_ino     # not a file its last holder already removed
+        except FileNotFoundError: same = False
+        if same: break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        path.unlink(missing_ok=True)                  # removed while still held, then released
+        os.close(fd)
+
+# %% ../nbs/62_report.ipynb #217da50e
+REPLACED, BUILDING = ".{}.replaced", ".{}.building-"  # the old report during a swap; the new one while it is built
+
+def _reached(point: str) -> None:
+    "A named point of a run (`locked`, `built`, `aside`, `swapped`); nothing happens (tests kill a run there)."
+
+def _sync_dir(folder: Path) -> None:
+    "Make the renames in `folder` durable (fsync of the folder itself)."
+    fd = os.open(folder, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+def keep_failed(attempt: Path, run_id: str) -> Path:
+    "Move a failed or killed attempt to `run_id.failed/` beside it (replacing an earlier one); returns that folder."
+    failed = attempt.with_name(f"{run_id}.failed")
+    if failed.exists(): shutil.rmtree(failed)
+    attempt.rename(failed)
+    return failed
+
+def recover_run_dir(out_root: str | Path, run_id: str) -> list[str]:
+    "Put `out_root` back into a state with the last complete report at `run_id` (under the lock); what was done."
+    root, done = Path(out_root), []
+    run_dir, replaced = root / run_id, root / REPLACED.format(run_id)
+    if replaced.exists() and run_dir.exists():
+        shutil.rmtree(replaced)
+        done.append(f"removed {replaced.name} (the swap had finished)")
+    elif replaced.exists():
+        replaced.rename(run_dir)
+        done.append(f"renamed {replaced.name} back to {run_id} (the swap was cut between its renames)")
+    for attempt in sorted(root.glob(BUILDING.format(run_id) + "*"), key=lambda p: p.stat().st_mtime):
+        done.append(f"moved {attempt.name} to {keep_failed(attempt, run_id).name} (the run was killed)")
+    if done: _sync_dir(root)
+    return done
+
+def swap_in(building: Path, run_dir: Path) -> None:
+    "Replace `run_dir` by the complete report in `building`: the old one aside, the new one in, the old one removed."
+    replaced = run_dir.with_name(REPLACED.format(run_dir.name))
+    _reached("built")
+    if run_dir.exists(): run_dir.rename(replaced)
+    _reached("aside")
+    building.rename(run_dir)
+    _sync_dir(run_dir.parent)
+    _reached("swapped")
+    if replaced.exists(): shutil.rmtree(replaced)
+
+# %% ../nbs/62_report.ipynb #aa45259d
+LOOPBACK = "127.0.0.1"  # where papermill and the report's kernel talk (jupyter_client's default `ip`)
+
+def check_loopback(host: str = LOOPBACK, timeout: float = 2.0) -> None:
+    "Bind a TCP socket on `host` and connect to it; `RunRefused` naming `host` where either fails."
+    import socket
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+            server.bind((host, 0))
+            server.listen(1)
+            with socket.create_connection(server.getsockname(), timeout=timeout): pass
+    except OSError as err:
+        raise RunRefused(f"the loopback interface is down: cannot bind and connect a TCP socket on {host} "
+                         f"({err.strerror or err}); the report's kernel talks over {host}, so nothing was run"
+                         ) from None
 
 # %% ../nbs/62_report.ipynb #ec196410
 def execute_template(notebook: Path, params: Mapping[str, Any], progress: bool = True,
@@ -1075,6 +1175,38 @@ def execute_template(notebook: Path, params: Mapping[str, Any], progress: bool =
     except DeadKernelError as err:
         raise ReportError(f"the report's kernel died ({err}); the partly executed notebook is {notebook}") from None
 
+INJECTED_ID = "injected-parameters"  # the fixed id of the cell papermill injects (its own is random)
+
+def _coalesce(outputs: list) -> list:
+    "Consecutive outputs of one stream as one: how a cell's prints are cut into messages varies from run to run."
+    out = []
+    for o in outputs:
+        if o.output_type == "stream" and out and out[-1].output_type == "stream" and out[-1].name == o.name:
+            out[-1].text += o.text
+        else: out.append(o)
+    return out
+
+def clean_notebook(notebook: str | Path) -> list[dict]:
+    ("Drop papermill's and nbclient's times, paths and versions from an executed notebook, fix the injected "
+     "cell's id, join split prints (in place, atomically); returns each code cell's seconds under its heading.")
+    import nbformat
+    notebook = Path(notebook)
+    nb = nbformat.read(notebook, as_version=4)
+    times, heading = [], ""
+    for i, cell in enumerate(nb.cells):
+        took = cell.metadata.pop("papermill", {}).get("duration")
+        cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []): cell.id = INJECTED_ID
+        if cell.cell_type == "code": cell.outputs = _coalesce(cell.outputs)
+        if cell.cell_type == "markdown":
+            heading = next((s.lstrip("#").strip() for s in cell.source.splitlines() if s.startswith("#")), heading)
+        elif took is not None:
+            times.append({"cell": i, "section": heading, "seconds": round(float(took), 3)})
+    nb.metadata["papermill"] = {"parameters": nb.metadata.get("papermill", {}).get("parameters", {})}
+    nb.metadata.get("language_info", {}).pop("version", None)
+    atomic_write(notebook, nbformat.writes(nb) + "\n")
+    return times
+
 def export_html(notebook: str | Path, path: str | Path | None = None) -> Path:
     "Export an executed notebook to HTML without its input cells; returns the HTML's path."
     import nbformat
@@ -1086,6 +1218,18 @@ def export_html(notebook: str | Path, path: str | Path | None = None) -> Path:
     return atomic_write(path or notebook.with_suffix(".html"), body)
 
 # %% ../nbs/62_report.ipynb #159fb059
+def _build(building: Path, values: Mapping[str, Any], every: Mapping[str, Any], progress: bool, began: float) -> None:
+    "Execute, clean and export the report in `building` and check its files; a `ReportError` where it falls short."
+    notebook = building / NOTEBOOK
+    execute_template(notebook, {**values, "out_dir": "."}, progress)     # the kernel's cwd is `building`
+    cells = clean_notebook(notebook)
+    export_html(notebook, building / "experiment_report.html")
+    missing = [f for f in report_files(every) if not (building / f).is_file() or (building / f).stat().st_size == 0]
+    if missing: raise ReportError(f"the report ran but did not write {', '.join(missing)} in {building}")
+    write_timings(building, {"note": "wall times of this run, in seconds: the one file of the report folder that "
+                                     "differs between runs of the same parameters",
+                             "total_s": round(time.monotonic() - began, 3), "cells_s": cells})
+
 def run_report(
     params: Mapping[str, Any] | None = None,  # template parameters (values may be strings, as from a command line)
     out_root: str | Path = "reports",  # folder that holds one folder per run
@@ -1094,6 +1238,7 @@ def run_report(
     progress: bool = True,  # show papermill's progress bar
 ) -> Path:
     "Execute the report template into `out_root/run_id/` and export its HTML; returns the run's folder."
+    began = time.monotonic()
     if preset is not None and preset not in PRESETS:
         raise ParameterError(f"preset {preset!r} is unknown: choose from {', '.join(PRESETS)}")
     params = dict(params or {})
@@ -1102,18 +1247,24 @@ def run_report(
     values = check_parameters({**PRESETS.get(preset or "", {}), **params})
     every = {**{k: p["default"] for k, p in template_parameters().items()}, **values}   # the values the run will see
     check_sections(every)
-    run_dir, previous = prepare_run_dir(out_root, run_id or default_run_id(values))
-    notebook = run_dir / NOTEBOOK
-    try:
-        execute_template(notebook, {**values, "out_dir": str(run_dir)}, progress)
-        export_html(notebook, run_dir / "experiment_report.html")
-        expected = report_files(every)
-        missing = [f for f in expected if not (run_dir / f).is_file() or (run_dir / f).stat().st_size == 0]
-        if missing: raise ReportError(f"the report ran but did not write {', '.join(missing)} in {run_dir}")
-    except BaseException as err:
-        settle_run_dir(run_dir, previous, err)
-        if previous is None: raise
-        raise ReportError(f"{err} [this run was moved to {run_dir.name}.failed/; the earlier report in {run_dir} "
-                          "is kept]") from err
-    settle_run_dir(run_dir, previous, None)
+    run_id = check_run_id(run_id or default_run_id(values))
+    check_loopback()
+    root = Path(out_root).resolve()
+    run_dir = root / run_id
+    with run_lock(root, run_id):
+        for line in recover_run_dir(root, run_id): print(f"adrl report: run {run_id!r}: {line}", file=sys.stderr)
+        if run_dir.is_file() or (run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / NOTEBOOK).exists()):
+            raise ReportError(f"{run_dir} exists and is not a report folder: choose another run_id or out_root")
+        building = root / f"{BUILDING.format(run_id)}{os.getpid()}"
+        building.mkdir()
+        _reached("locked")
+        try:
+            _build(building, values, every, progress, began)
+        except BaseException as err:
+            failed = keep_failed(building, run_id)
+            if not isinstance(err, Exception): raise             # Ctrl-C: the attempt is kept, the interrupt goes on
+            kept = f"the earlier report in {run_dir} is untouched" if run_dir.exists() else "no earlier report"
+            raise ReportError(f"{str(err).replace(str(building), str(failed))} [this run is kept in "
+                              f"{failed.name}/; {kept}]") from err
+        swap_in(building, run_dir)
     return run_dir

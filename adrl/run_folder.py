@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .config import Config, atomic_write, save_config
-from .monitoring import AlertLog, MetricsLog
-from .registry import ModelRegistry, save_checkpoint
+from .config import Config, atomic_write, save_config, show
+from .monitoring import AlertLog, MetricsFile, MetricsLog, read_metrics, rows_of
+from .registry import CheckpointError, ModelRegistry, load_checkpoint, save_checkpoint
 from .stats import bootstrap_ci
 
 # %% auto #0
@@ -28,6 +29,8 @@ class RunDir:
     def __repr__(self) -> str: return f"RunDir({str(self.root)!r})"
     config = property(lambda self: self.root / "config.yaml")
     metrics = property(lambda self: self.root / "metrics.csv")
+    tensorboard = property(lambda self: self.root / "tensorboard")
+    timings = property(lambda self: self.root / "timings.csv")
     alerts = property(lambda self: self.root / "alerts.json")
     pacing = property(lambda self: self.root / "pacing.csv")
     evaluation = property(lambda self: self.root / "evaluation.json")
@@ -44,8 +47,8 @@ class RunDir:
 
     def registry(self) -> ModelRegistry: return ModelRegistry(self.root)
     def metrics_log(self, resume: bool = False) -> MetricsLog:
-        "The metrics log: reopened (resume) or new."
-        return MetricsLog.load(self.root, tensorboard=False) if resume else MetricsLog(self.root)
+        "The metrics log: reopened from the file as it is (resume), or new (older TensorBoard events removed)."
+        return MetricsLog.load(self.root, tensorboard=False) if resume else MetricsLog.restore(self.root, [])
     def alert_log(self) -> AlertLog: return AlertLog(self.root)
 
 # %% ../nbs/41a_run_folder.ipynb #1cbe4661
@@ -67,6 +70,51 @@ def truncate(self: RunDir, episode: int, metrics: MetricsLog | None = None, aler
     (metrics or self.metrics_log(resume=True)).truncate(episode)
     (alerts or self.alert_log()).truncate(episode)
     self.registry().truncate(episode)
+
+# %% ../nbs/41a_run_folder.ipynb #3ff49dd2
+def _missing(recorded: list[dict], found: list[dict]) -> list[int]:
+    "Episodes of the `recorded` rows absent from the `found` ones."
+    have = {r["episode"] for r in found}
+    return [r["episode"] for r in recorded if r["episode"] not in have]
+
+@patch
+def resume_metrics(self: RunDir, record: Mapping | None, episode: int) -> tuple[MetricsLog, str | None]:
+    "The metrics log of a run resumed at `episode` (from the checkpoint's `record`), and a note if the file lacked it."
+    found = read_metrics(self.metrics)
+    on_file = [r for r in found.rows if r["episode"] <= episode]
+    if record is None:                                  # an older checkpoint, without rows: the file's whole rows
+        note = found.problem and f"{found.problem}; kept its {len(on_file)} whole row(s) up to episode {episode}"
+        return MetricsLog.restore(self.root, on_file), note
+    rows = rows_of(record)
+    problem = found.problem if found.kind != "missing" or rows else None
+    if problem is None and repr(on_file) != repr(rows):
+        lost = _missing(rows, on_file)
+        problem = (f"{self.metrics}: lacks the rows of {len(lost)} episode(s) ({show(lost)})" if lost else
+                   f"{self.metrics}: its rows up to episode {episode} differ from the checkpoint's")
+    note = problem and f"{problem}; its {len(rows)} row(s) up to episode {episode} were recovered from {self.last}"
+    return MetricsLog.restore(self.root, rows), note
+
+@patch
+def check_metrics(self: RunDir) -> MetricsFile:
+    "metrics.csv read strictly, and held against the rows its readable last.pt recorded (a lack is 'truncated')."
+    found = read_metrics(self.metrics)
+    if found.kind != "ok" or not self.last.is_file(): return found
+    try: record = load_checkpoint(self.last).get("trainer", {}).get("metrics")
+    except CheckpointError: return found
+    lost = _missing(rows_of(record), found.rows) if record is not None else []
+    if not lost: return found
+    return MetricsFile(found.rows, "truncated", f"{self.metrics}: lacks the rows of {len(lost)} episode(s) "
+                       f"{self.last} recorded ({show(lost)}); `adrl train --resume` restores them")
+
+@patch
+def read_timings(self: RunDir, episode: int) -> list[dict]:
+    "timings.csv's rows up to `episode` ([] if it is missing or damaged: wall times are not part of the record)."
+    return [r for r in read_metrics(self.timings).rows if r["episode"] <= episode and "wall_time" in r]
+
+@patch
+def write_timings(self: RunDir, rows: list[dict]) -> None:
+    "timings.csv: the wall time (seconds of training) at each iteration's episode."
+    atomic_write(self.timings, pd.DataFrame(rows, columns=["episode", "wall_time"]).to_csv(index=False))
 
 # %% ../nbs/41a_run_folder.ipynb #d969bc0d
 @patch

@@ -8,21 +8,22 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Protocol, Sequence
+import warnings
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from fastcore.basics import patch
 
-from .config import Config, ConfigError, check_number
+from .config import Config, ConfigError, check_number, show, to_dict
 from .monitoring import EVAL_SCORE, VAL_SCORE, Alert, Monitor, NonFiniteError, check_finite, dashboard
-from .registry import CheckpointError
+from .registry import CheckpointError, load_checkpoint
 from .run_folder import RunDir
 from .stats import bootstrap_ci
 
 # %% auto #0
-__all__ = ['Learner', 'Trainer']
+__all__ = ['SAFE_ON_RESUME', 'Learner', 'ResumeWarning', 'config_changes', 'is_safe_on_resume', 'check_resume', 'Trainer']
 
 # %% ../nbs/41b_trainer.ipynb #7d9ffdde
 class Learner(Protocol):
@@ -38,8 +39,44 @@ class Learner(Protocol):
     def validate(self) -> dict: ...  # val/ metrics on its validation days (a gate may decide here)
     def evaluate(self, num_episodes: int | None = None, baselines: Sequence[str] = ()) -> float: ...
     def trace(self, days: int = 1) -> pd.DataFrame: ...  # a slot-by-slot record of held-out days
-    def state_dict(self) -> dict: ...
-    def load_models(self, path: str | os.PathLike) -> None: ...
+    def state_dict(self) -> dict: ...  # everything to continue exactly (with its "config" as a dict, if it has one)
+    def load_state_dict(self, state: dict) -> None: ...  # restore a state_dict (the trainer reads and checks the file)
+
+# %% ../nbs/41b_trainer.ipynb #55c80a68
+SAFE_ON_RESUME: tuple[str, ...] = ("experiment.num_episodes", "experiment.save_frequency",
+                                   "experiment.num_eval_episodes", "monitoring.")  # a trailing dot: a whole section
+
+class ResumeWarning(UserWarning):
+    "A resume that went on, with something to say (a damaged metrics.csv recovered from the checkpoint)."
+
+def _flat(d: Mapping, prefix: str = "") -> dict[str, Any]:
+    "A nested config dict as {dotted.field: value} (lists stay whole)."
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping): out.update(_flat(v, f"{prefix}{k}."))
+        else: out[f"{prefix}{k}"] = v
+    return out
+
+def config_changes(recorded: Mapping, requested: Config | Mapping) -> dict[str, tuple[Any, Any]]:
+    "The fields whose value differs between a recorded config (a dict) and a requested one: {field: (old, new)}."
+    a, b = _flat(recorded), _flat(to_dict(requested) if isinstance(requested, Config) else requested)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+def is_safe_on_resume(field: str) -> bool:
+    "May a resume change `field` (a dotted config path)?"
+    return any(field.startswith(s) if s.endswith(".") else field == s for s in SAFE_ON_RESUME)
+
+def check_resume(recorded: Mapping, requested: Config, where: str) -> list[str]:
+    "The changed fields a resume applies, or a CheckpointError naming each one it may not change (with both values)."
+    changes = config_changes(recorded, requested)
+    refused = {k: v for k, v in changes.items() if not is_safe_on_resume(k)}
+    if refused:
+        said = "; ".join(f"{k} {show(old, 40)} -> {show(new, 40)}" for k, (old, new) in list(refused.items())[:8])
+        more = f" and {len(refused) - 8} more" if len(refused) > 8 else ""
+        raise CheckpointError(f"{where}: a resume continues the recorded experiment, and cannot change {said}{more} "
+                              f"(a resume may change only {', '.join(s.rstrip('.') for s in SAFE_ON_RESUME)}; "
+                              "train into a new folder for another experiment)")
+    return list(changes)
 
 # %% ../nbs/41b_trainer.ipynb #3e476b26
 class Trainer:
@@ -59,17 +96,30 @@ class Trainer:
         self.save_every, self.eval_episodes = ec.save_frequency, eval_episodes
         self.run = RunDir(run_dir) if run_dir is not None else None
         self.monitor = Monitor(learner.config.monitoring)
-        if resume:
-            if self.run is None or not self.run.last.exists():
-                raise CheckpointError(f"nothing to resume: {self.run.last if self.run else 'no run folder'} "
-                                      "does not exist")
-            learner.load_models(self.run.last)
-        else: learner.start()
+        state = self._load() if resume else None
+        if state is None: learner.start()
         self.log = self.alerts = None
+        self.times: list[dict] = []  # the wall time at each logged episode (timings.csv)
         if self.run:
             self.run.create(learner.config)
-            self.log, self.alerts = self.run.metrics_log(resume), self.run.alert_log()
-            if resume: self.run.truncate(learner.episode, self.log, self.alerts)
+            self.log, self.alerts = self.run.metrics_log(), self.run.alert_log()
+            if resume:
+                record = state.get("trainer", {}).get("metrics")
+                self.log, note = self.run.resume_metrics(record, learner.episode)
+                if note: warnings.warn(note, ResumeWarning, stacklevel=2)
+                self.run.truncate(learner.episode, self.log, self.alerts)
+                self.times = self.run.read_timings(learner.episode)
+
+# %% ../nbs/41b_trainer.ipynb #158d6f9c
+@patch
+def _load(self: Trainer) -> dict:
+    "Read and verify last.pt, check the learner's config against the one it recorded, restore the learner; the state."
+    if self.run is None or not self.run.last.exists():
+        raise CheckpointError(f"nothing to resume: {self.run.last if self.run else 'no run folder'} does not exist")
+    state = load_checkpoint(self.run.last)
+    if "config" in state: check_resume(state["config"], self.learner.config, str(self.run.last))
+    self.learner.load_state_dict(state)
+    return state
 
 # %% ../nbs/41b_trainer.ipynb #bb4cd3a7
 @patch
@@ -113,7 +163,7 @@ def checkpoint(self: Trainer, metrics: dict, due: bool) -> None:
     best = VAL_SCORE in metrics and metrics[VAL_SCORE] > L.best_score
     if best: L.best_score = metrics[VAL_SCORE]
     if not (due or best): return
-    self.run.save(L.state_dict())
+    self.run.save({**L.state_dict(), "trainer": {"metrics": self.log.record()}})   # the record up to here, too
     if best: self.run.keep_best(metrics, L.config, L.episode)
 
 # %% ../nbs/41b_trainer.ipynb #ec34b4a9
@@ -122,22 +172,27 @@ def train_until(self: Trainer, days: int) -> pd.DataFrame:
     "Train until `days` days are finished in all; one row of metrics per iteration."
     L, target = self.learner, int(days)
     check_number("num_episodes", target, int, ge=1)
-    rows, start, bar = [], time.perf_counter(), self._bar(target)
+    rows, bar = [], self._bar(target)
+    start = time.perf_counter() - (self.times[-1]["wall_time"] if self.times else 0.0)   # training seconds so far
     while L.episode < target:
         before = L.episode
         metrics = self.step()
         crossed = lambda every: every > 0 and L.episode // every > before // every
         final = L.episode >= target
         if self.evaluate and (crossed(self.eval_every) or final): metrics.update(self.evaluation(final))
-        metrics["wall_time"] = time.perf_counter() - start
+        wall = time.perf_counter() - start
         if self.log is not None:
             self.log.log(L.episode, metrics)
             self.alerts.add(self.monitor.check(L.episode, metrics))
-        rows.append({"episode": L.episode, **metrics})
+            self.times.append({"episode": L.episode, "wall_time": wall})
+            self.run.write_timings(self.times)
+        rows.append({"episode": L.episode, **metrics, "wall_time": wall})
         if self.run: self.checkpoint(metrics, crossed(self.save_every) or final)
         if bar is not None: self._tick(bar, L.episode - before, metrics)
     if bar is not None: bar.close()
-    if self.log is not None and len(self.log.rows): dashboard(self.log.frame(), self.alerts.alerts, self.run.dashboard)
+    if self.log is not None:
+        self.log.close()
+        if len(self.log.rows): dashboard(self.log.frame(), self.alerts.alerts, self.run.dashboard)
     return pd.DataFrame(rows)
 
 @patch

@@ -22,3 +22,21 @@ def root() -> Path:
 def python() -> str:
     "The interpreter of the project's virtual environment."
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    "One local Ray for the whole session (chapter 44's ray_session: 127.0.0.1, no dashboard, no usage stats)."
+    from adrl.grids import ray_session
+    with ray_session(num_cpus=2) as ray:   # grids run in the session reuse it instead of starting their own
+        yield ray
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    "The URL of a throw-away PostgreSQL server for the whole session (chapter 54's PostgresServer), then removed."
+    from adrl.services import PG_MISSING, PostgresServer, pg_bin_dir
+    if pg_bin_dir() is None:
+        pytest.skip(PG_MISSING)   # not root and no server binaries: .ci/setup could not install them
+    with PostgresServer() as pg:
+        yield pg.url

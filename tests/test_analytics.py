@@ -62,3 +62,26 @@ def test_adrl_analyze_cli_offline(runs):
     assert "## Recommendations" in r.stdout
     r = subprocess.run([str(exe), "analyze", str(healthy / "nope")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_the_crew_uses_a_configured_llm_inside_a_jupyter_kernel(tmp_path, monkeypatch):
+    """As the report runs it: analyze_run in a Jupyter kernel (whose cells run inside an asyncio event loop), with the
+    LLM configured in the environment; CrewAI refuses a synchronous kickoff there, so the crew runs in a thread."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from adrl._testing import OpenAIStub, crew_script, make_synthetic_run
+    from adrl.report import ThisPythonKernelManager
+    run = make_synthetic_run(tmp_path / "run", "early_exhaustion")
+    cell = (f"import asyncio\nfrom adrl.analytics import analyze_run\n"
+            f"assert asyncio.get_running_loop().is_running()   # a kernel, not execnb\n"
+            f"rep = analyze_run({str(run)!r}, out={str(tmp_path / 'insights.md')!r})\n"
+            f"assert (rep.mode, rep.notice) == ('llm', None), rep.notice")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    with OpenAIStub(crew_script(run)) as stub:
+        env = {"ADRL_LLM_MODEL": "stub-model", "ADRL_LLM_BASE_URL": stub.base_url, "ADRL_LLM_API_KEY": "stub"}
+        for k, v in env.items(): monkeypatch.setenv(k, v)
+        NotebookClient(nb, timeout=300, kernel_manager_class=ThisPythonKernelManager,
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert stub.script == [] and stub.requests, "the crew did not talk to the configured LLM"
+    assert "*Written by the CrewAI analytics crew with openai/stub-model" in (tmp_path / "insights.md").read_text()

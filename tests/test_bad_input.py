@@ -30,6 +30,10 @@ def _files(w: Path) -> None:
     "The inputs of the table, under the work folder `w`."
     from adrl._testing import make_synthetic_run
     make_synthetic_run(w / "runs" / "good", episodes=60)
+    good = (w / "runs" / "good" / "metrics.csv").read_text()
+    for name, text in {"garbage": good.replace("\n3,", "\n3,x", 1), "cut": good[:-20]}.items():
+        make_synthetic_run(w / "runs" / name, episodes=60)
+        (w / "runs" / name / "metrics.csv").write_text(text)
     (w / "reports" / "old").mkdir(parents=True)
     (w / "reports" / "old" / "metrics.json").write_text('{"kept": true}\n')
     (w / "a_file").write_text("not a folder\n")
@@ -217,6 +221,41 @@ CASES = [  # (id, arguments, what the message must contain); argparse's own refu
     ("log-is-a-folder", [*LOG, "logs/folder.csv"], ["folder.csv"]),
     ("log-price-scale-zero", [*LOG, "logs/good.csv", "--price-scale", "0"], ["--price-scale: 0"]),
     ("log-max-steps-zero", [*LOG, "logs/good.csv", "--max-steps", "0"], ["--max-steps: 0"]),
+    # sizes without bounds (issue 19 item 7): refused before anything is allocated
+    ("size-episodes", ["train", "--out", "runs/new", "--episodes", "1000000000"], ["--episodes", "<= 1000000"]),
+    ("size-num-episodes", ["train", "--out", "runs/new", "-o", "experiment.num_episodes=1000000000000"],
+     ["experiment.num_episodes", "<= 1000000"]),
+    ("size-eval-episodes", ["evaluate", "--episodes", "100000000"], ["--episodes", "<= 100000"]),
+    ("size-arena-eval-episodes", ["evaluate", "--market", "arena", "--episodes", "100000000"], ["--episodes"]),
+    ("size-buffer-field", ["train", "--out", "runs/new", "-o", "agent.buffer_size=100000000000"],
+     ["agent.buffer_size", "<= 10000000"]),
+    ("size-buffer-memory", ["train", "--out", "runs/new", "-o", "agent.buffer_size=9000000"],
+     ["agent.buffer_size: 9,000,000", "GiB", "at most 7,895,160"]),
+    ("size-width", ["train", "--out", "runs/new", "-o", "agent.hidden_dim=100000"], ["agent.hidden_dim", "<= 4096"]),
+    ("size-ppo-width", ["train", "--out", "runs/new", "-o", "agent.ppo_hidden_dim=1000000000"],
+     ["agent.ppo_hidden_dim"]),
+    ("size-batch", ["train", "--out", "runs/new", "-o", "agent.batch_size=100000000", "-o",
+                    "agent.buffer_size=100000000"],
+     ["agent.b", "<="]),
+    ("size-steps", ["evaluate", "-o", "environment.max_steps=1000000000"], ["environment.max_steps", "<= 86400"]),
+    ("size-volume", ["evaluate", "-o", "environment.channels=[{name: a, volume: 1e12}]", "-o",
+                     "environment.num_channels=1"], ["environment.channels[0].volume", "<= 1000000"]),
+    ("size-traffic", ["evaluate", "-o", "environment.channels=[{name: a, volume: 900000}]", "-o",
+                      "environment.num_channels=1"], ["environment.channels", "busiest slot", "at most 400,000"]),
+    ("size-parallel-days", ["train", "--out", "runs/new", "-o", "experiment.num_envs=4096"],
+     ["experiment.num_envs: 4,096", "at most"]),
+    ("size-impressions", [*ARENA, "arena.impressions_per_day=1000000000000"],
+     ["arena.impressions_per_day", "<= 10000000"]),
+    ("size-arena-cells", [*ARENA, "arena.impressions_per_day=5000000"],
+     ["arena.impressions_per_day: 5,000,000", "MAX_ARENA_CELLS"]),
+    ("size-categories", [*ARENA, "arena.num_categories=1000000000"], ["arena.num_categories"]),
+    ("size-minibatches", ["train", "--out", "runs/new", "-o", "agent.num_minibatches=1000000000"],
+     ["agent.num_minibatches"]),
+    ("size-system-episodes", ["benchmark", "ipinyou", "--system-episodes", "1000000000"], ["--system-episodes"]),
+    # a metrics.csv that is not metrics (issue 19 item 6)
+    ("analyze-garbage-metrics", ["analyze", "runs/garbage", "--offline"],
+     ["runs/garbage/metrics.csv: line 4, column", "not a number"]),
+    ("resume-invalid-config", ["train", "--out", "runs/good", "--resume", "-o", "agent.gamma=7"], ["agent.gamma: 7"]),
 ]
 
 
@@ -275,6 +314,16 @@ def test_evaluate_json_prints_the_document_out_writes(work):
     assert doc == json.loads((work / "eval.json").read_text())
     assert set(doc) == {"meta", "summary", "episodes"} and "fixed" in doc["summary"]
     (work / "eval.json").unlink()
+
+
+def test_analyze_warns_about_a_truncated_metrics_file(work):
+    before = snapshot(work / "runs")
+    r = adrl(work, "analyze", "runs/cut", "--offline", "--out", str(work.parent / "insights.md"), timeout=120)
+    assert r.returncode == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if "metrics.csv" in line]
+    assert said == ["adrl: warning: runs/cut/metrics.csv: its last line (61) is cut off; analysing the 59 whole "
+                    "row(s) it holds"], r.stderr
+    assert snapshot(work / "runs") == before
 
 
 def test_auction_log_reads_a_good_log(work):

@@ -194,3 +194,71 @@ def test_killed_while_replacing_best_pt_keeps_it_intact(tmp_path):
     system = ProductionMultiAgentSystem.from_checkpoint(run / "checkpoints" / "last.pt")   # and the run resumes
     system.train(num_episodes=40, run_dir=run, resume=True)
     assert len(ModelRegistry(run).entries) >= 2
+
+
+def tensorboard_scalars(run: Path) -> dict:
+    """Every scalar of a run's event files, read by TensorBoard's own reader: tag -> [(step, value)]."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def csv_scalars(run: Path) -> dict:
+    """The same from metrics.csv: every logged value at float32, as TensorBoard stores it."""
+    df = pd.read_csv(run / "metrics.csv")
+    return {c: [(int(e), float(np.float32(v))) for e, v in zip(df.episode, df[c]) if np.isfinite(v)]
+            for c in df.columns if c != "episode"}
+
+
+def test_kill_9_and_resume_writes_the_same_bytes(tmp_path):
+    """Issue 19: after kill -9 and --resume, last.pt and metrics.csv are byte-identical to an uninterrupted run's;
+    TensorBoard holds exactly metrics.csv's steps and values; a damaged metrics.csv is recovered from last.pt; a
+    resume refuses another seed and applies a new alert threshold."""
+    cfg = tiny_config(tmp_path)
+    episodes = "48"                                        # 12 iterations of 4 days, a checkpoint every 2
+    a, b = tmp_path / "a", tmp_path / "b"
+    p = adrl("train", "--config", str(cfg), "--episodes", episodes, "--out", str(a))
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    p = adrl("train", "--config", str(cfg), "--episodes", episodes, "--out", str(b))
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        m = b / "metrics.csv"
+        if (b / "checkpoints" / "last.pt").exists() and m.exists() and len(m.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
+    assert len(pd.read_csv(b / "metrics.csv")) < 12
+    p = adrl("train", "--out", str(b), "--episodes", episodes, "--resume")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    for name in ("checkpoints/last.pt", "metrics.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), f"{name} differs after kill -9 and resume"
+    assert "wall_time" not in pd.read_csv(b / "metrics.csv").columns
+    assert len(pd.read_csv(b / "timings.csv")) == 12
+    assert tensorboard_scalars(b) == csv_scalars(b) == tensorboard_scalars(a)   # no step twice, none missing
+    assert {t.split("/")[0] for t in tensorboard_scalars(b)} >= {"charts", "losses", "train", "val", "eval"}
+    # metrics.csv cut inside its last line: the resume says so in one line and restores it from last.pt
+    whole = (b / "metrics.csv").read_bytes()
+    (b / "metrics.csv").write_bytes(whole[:-50])
+    p = adrl("train", "--out", str(b), "--episodes", episodes, "--resume")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    warning = [line for line in err.splitlines() if line.startswith("adrl: warning: ")]
+    assert len(warning) == 1 and "metrics.csv: its last line (13) is cut off" in warning[0], err
+    assert "were recovered from" in warning[0] and (b / "metrics.csv").read_bytes() == whole
+    assert tensorboard_scalars(b) == csv_scalars(b)
+    # another seed is another experiment: refused, naming the field, nothing changed
+    before = {f: f.read_bytes() for f in b.rglob("*") if f.is_file()}
+    p = adrl("train", "--out", str(b), "--episodes", episodes, "--resume", "--seed", "7")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "cannot change experiment.random_seed 42 -> 7" in err, err
+    assert {f: f.read_bytes() for f in b.rglob("*") if f.is_file()} == before
+    # an alert threshold is safe to change: applied, and said
+    p = adrl("train", "--out", str(b), "--episodes", episodes, "--resume", "-o", "monitoring.max_loss=5")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0 and "adrl: --resume applies monitoring.max_loss" in err, err
+    assert load_checkpoint(b / "checkpoints" / "last.pt")["config"]["monitoring"]["max_loss"] == 1000.0   # not rerun
+    assert "max_loss: 5.0" in (b / "config.yaml").read_text()

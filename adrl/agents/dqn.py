@@ -150,9 +150,11 @@ def update(self: BiddingAgent) -> dict:
     if cfg.target_tau >= 1.0:
         if self.updates % cfg.target_update_frequency == 0: polyak_update(self.q_target, self.q, 1.0)
     else: polyak_update(self.q_target, self.q, cfg.target_tau)
-    # --- log
+    # --- log: the norm before clipping, and whether the clip acted (averaged per iteration: the share clipped)
+    norm = float(grad_norm)
     return {"losses/bidder_td": stats["td_loss"], "charts/bidder_q_mean": stats["q_mean"],
-            "charts/bidder_grad_norm": float(grad_norm), "charts/per_beta": float(beta)}
+            "charts/bidder_grad_norm": norm, "charts/bidder_grad_clipped": float(norm > cfg.max_grad_norm),
+            "charts/per_beta": float(beta)}
 
 # %% ../../nbs/32_dqn.ipynb #676e1487
 @patch

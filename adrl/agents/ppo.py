@@ -236,6 +236,7 @@ def update(self: PPOAgent, last_obs: np.ndarray) -> dict:
             self.optimizer.step()
             for k, v in stats.items(): log[k].append(v)
             log["grad_norm"].append(float(grad_norm))
+            log["grad_clipped"].append(float(float(grad_norm) > cfg.max_grad_norm))  # did the clip act on this step?
             epoch_kl.append(stats["approx_kl"])
         epochs += 1
         if cfg.target_kl > 0 and np.mean(epoch_kl) > cfg.target_kl: break   # detail 12: early stopping
@@ -248,6 +249,7 @@ def update(self: PPOAgent, last_obs: np.ndarray) -> dict:
     return {f"losses/{n}_policy": m["policy_loss"], f"losses/{n}_value": m["value_loss"],
             f"charts/{n}_entropy": m["entropy"], f"charts/{n}_approx_kl": m["approx_kl"],
             f"charts/{n}_clipfrac": m["clipfrac"], f"charts/{n}_grad_norm": m["grad_norm"],
+            f"charts/{n}_grad_clipped": m["grad_clipped"],
             f"charts/{n}_explained_variance": explained, f"charts/{n}_epochs": float(epochs)}
 
 # %% ../../nbs/33_ppo.ipynb #0acab1cf

@@ -1,0 +1,38 @@
+"""The arena's learning seat (chapter 36) through the paths the chapter does not take: `evaluate_arena` fitting it
+on its tuning stream, and the benchmark's refusal of bad arguments."""
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+
+from adrl.arena_evaluate import evaluate_arena
+from adrl.arena_learner import LearnerTraining, ResidualSeats, learner_agent_config
+from adrl.config import ArenaConfig
+from adrl.evaluate import seed_streams
+
+TINY = ArenaConfig(num_advertisers=6, num_categories=2, num_steps=8, impressions_per_day=400, budget_median=6.0,
+                   rivals=(("online_lp", 2), ("dual", 1), ("pid", 1), ("truthful", 1)))
+TRAINING = LearnerTraining(days=16, num_envs=8, val_days=4, eval_every=8, updates_per_step=1,
+                           agent=dataclasses.replace(learner_agent_config(), hidden_dim=8, learning_starts=32))
+
+
+def test_evaluate_arena_fits_the_learner_on_the_tuning_stream():
+    seat = ResidualSeats(TRAINING)
+    ev = evaluate_arena({"learner": seat}, TINY, days=3, seed=2)   # fit=True: it calls seat.fit(cfg, tune)
+    assert seat.fitted == (TINY, seed_streams(2).tune)          # trained on the tuning stream, never the eval days
+    assert len(seat.history) == 3 and seat.trained_days == 16
+    first = ev[ev.agent == "learner"].score.to_numpy()
+    again = evaluate_arena({"learner": seat}, TINY, days=3, seed=2)   # fitted already: the same seat, same days
+    np.testing.assert_array_equal(again[again.agent == "learner"].score.to_numpy(), first)
+
+
+def test_benchmark_refuses_bad_arguments(root):
+    for args, field in ((["--seeds", "0"], "--seeds"), (["--train-days", "-5"], "--train-days"),
+                        (["--advertisers", "3"], "--advertisers")):
+        out = subprocess.run([sys.executable, str(root / "benchmarks" / "train_arena.py"), *args],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2, (args, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and field in lines[0] and "out of range" in lines[0], out.stderr
+        assert "Traceback" not in out.stderr
