@@ -9,6 +9,7 @@ import copy
 import time
 from dataclasses import dataclass, field
 
+from fastcore.basics import patch
 import numpy as np
 import pandas as pd
 import torch
@@ -23,8 +24,7 @@ from .stats import bootstrap_ci, paired_ttest
 
 # %% auto #0
 __all__ = ['OWN_FEATURES', 'SEAT_FEATURES', 'RESIDUALS', 'NUM_LEARNER_FEATURES', 'own_view', 'seat_observation', 'leak_check',
-           'learner_agent_config', 'LearnerTraining', 'ResidualSeats', 'train_batch', 'validation_score', 'fit',
-           'learner_report']
+           'learner_agent_config', 'LearnerTraining', 'ResidualSeats', 'learner_report']
 
 # %% ../nbs/36_arena_learner.ipynb #e4a7218d
 OWN_FEATURES = ("conversions", "won_price", "prediction")  # the seat's own columns, beside ARENA_FEATURES
@@ -140,6 +140,7 @@ class ResidualSeats(SeatPolicy):
         return m * self.r
 
 # %% ../nbs/36_arena_learner.ipynb #a037c109
+@patch
 def train_batch(self: ResidualSeats, days: ArenaDays, rngs: list) -> float:
     "Play one batch of fresh days exploring, storing every transition and learning; the mean normalised score."
     days.reset(rngs)
@@ -159,14 +160,14 @@ def train_batch(self: ResidualSeats, days: ArenaDays, rngs: list) -> float:
     for _ in range(E): self.agent.end_episode()
     return float(total.mean())
 
-ResidualSeats.train_batch = train_batch
-
 # %% ../nbs/36_arena_learner.ipynb #a0a91c6b
+@patch
 def validation_score(self: ResidualSeats, cfg: ArenaConfig, seed: int, rival_seed: int) -> float:
     "Mean normalised score of the seat (greedy) in seat 0 on the validation days of `seed`, rivals fitted on theirs."
     r = play(cfg, self, self.training.val_days, seed, keep_log=False, fit_seed=rival_seed)
     return float(normalised_score(seat_scores(r, [0])).mean())
 
+@patch
 def fit(self: ResidualSeats, cfg: ArenaConfig, seed: int = 0) -> ResidualSeats:
     "Tune the pacer like the dual baseline, train the residual on fresh days, keep the best checkpoint if it wins."
     if self.fitted == (cfg, int(seed)): return self
@@ -203,7 +204,6 @@ def fit(self: ResidualSeats, cfg: ArenaConfig, seed: int = 0) -> ResidualSeats:
     self.fitted = (cfg, int(seed))
     return self
 
-ResidualSeats.validation_score, ResidualSeats.fit = validation_score, fit
 
 # %% ../nbs/36_arena_learner.ipynb #462cd723
 def learner_report(ev: pd.DataFrame, learner: str = "learner", baselines=("dual", "pid", "online_lp"),

@@ -23,7 +23,7 @@ from .policy import BiddingPolicy, memoised_fit
 __all__ = ['RANDOM_LEVELS', 'LP_BUCKETS', 'LP_PER_E', 'POLICIES', 'SeatPolicy', 'RandomSeats', 'FixedSeats', 'GreedySeats',
            'TruthfulSeats', 'LinearSeats', 'won_predictions', 'ConversionEstimate', 'cpa_slack', 'PIDSeats',
            'DualSeats', 'OnlineLPSeats', 'make_seat_policy', 'check_rivals', 'fitted_policy', 'population',
-           'AuctionLog', 'ArenaPlay', 'start_population', 'population_multipliers', 'play', 'auction_score',
+           'ArenaAuctions', 'ArenaPlay', 'start_population', 'population_multipliers', 'play', 'auction_score',
            'seat_scores', 'normalised_score', 'tune_table', 'fit_by_search']
 
 # %% ../nbs/22_arena_seats.ipynb #3c35af05
@@ -279,7 +279,7 @@ def population(cfg: ArenaConfig, seat0: str | SeatPolicy, fit_seed: int | None =
     return [(p, np.array(s, np.int64)) for p, s in pop]
 
 # %% ../nbs/22_arena_seats.ipynb #3a5d24d2
-class AuctionLog(NamedTuple):
+class ArenaAuctions(NamedTuple):
     "Every auction of a played batch, per day in arrival order; arrays over the impressions of all days (A)."
     offsets: np.ndarray  # (D + 1,) day d is entries offsets[d] <= a < offsets[d + 1]
     day: np.ndarray  # (A,) day
@@ -298,7 +298,7 @@ class ArenaPlay(NamedTuple):
     traffic: Traffic  # the days' impressions (true and predicted rates, outcomes)
     state: ArenaState  # the final state
     policy: np.ndarray  # (N,) name of the policy in each seat
-    log: AuctionLog | None  # the auctions (keep_log), else None
+    log: ArenaAuctions | None  # the auctions (keep_log), else None
 
 def start_population(pop, cfg: ArenaConfig, adv: Advertisers, traffic: Traffic, seed: int) -> None:
     "Reset every (policy, seats) of a population for the days of `adv`, each with its own generator."
@@ -310,13 +310,13 @@ def population_multipliers(pop, t: int, state: ArenaState, last: StepResult | No
     for policy, seats in pop: m[:, seats] = policy.act(t, state, last)
     return m
 
-def _log(cfg: ArenaConfig, traffic: Traffic, results: list[StepResult]) -> AuctionLog:
+def _log(cfg: ArenaConfig, traffic: Traffic, results: list[StepResult]) -> ArenaAuctions:
     day = np.concatenate([r.day for r in results])
     order = np.argsort(day, kind="stable")               # steps are in order, and a step's impressions by day
     cat = lambda f, axis=0: np.concatenate([getattr(r, f) for r in results], axis)
     day, index = day[order], cat("index")[order]
     offsets = np.r_[0, np.cumsum(np.bincount(day, minlength=traffic.step.shape[0]))]
-    return AuctionLog(offsets, day, index, traffic.step[day, index], traffic.depth[day, index],
+    return ArenaAuctions(offsets, day, index, traffic.step[day, index], traffic.depth[day, index],
                       cat("top_bid", 1)[:, order], cat("top_idx", 1)[:, order], cat("price", 1)[:, order],
                       int(to_micros(cfg.reserve_price)))
 

@@ -25,8 +25,8 @@ from typing import Any, Callable, NamedTuple
 from .config import ConfigError, atomic_write, clip
 
 # %% auto #0
-__all__ = ['BACKENDS', 'log', 'check_backend', 'job_key', 'JobFailure', 'GridStore', 'Progress', 'GridError', 'check_ray_address',
-           'ray_session', 'run_grid', 'toy_job']
+__all__ = ['BACKENDS', 'log', 'check_backend', 'job_key', 'JobFailure', 'GridStore', 'GridProgress', 'GridError',
+           'check_ray_address', 'ray_session', 'run_grid', 'toy_job']
 
 # %% ../nbs/44_grids.ipynb #92641429
 BACKENDS = ("sequential", "process", "ray")  # where a grid's jobs can run
@@ -86,7 +86,7 @@ def _duration(seconds: float) -> str:
     if s < 3600: return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
-class Progress:
+class GridProgress:
     "Jobs done / total, with an ETA from the mean wall-clock time of the jobs run so far."
     def __init__(self, total: int, resumed: int = 0, clock: Callable[[], float] = time.perf_counter):
         self.total, self.resumed, self.ran, self.failed = total, resumed, 0, 0
@@ -242,7 +242,7 @@ def run_grid(
         found, value = st.load(key) if st is not None else (False, None)
         if found: results[i] = value
         else: todo.append((i, specs[i]))
-    prog, failures, say = Progress(len(specs), len(specs) - len(todo)), [], progress or log.info
+    prog, failures, say = GridProgress(len(specs), len(specs) - len(todo)), [], progress or log.info
     if prog.resumed: say(f"grid: {prog.resumed} of {len(specs)} jobs already done in {store}; running the rest")
 
     def finish(i: int, ok: bool, value: Any):

@@ -10,6 +10,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
+from fastcore.basics import patch
 import numpy as np
 import torch
 
@@ -20,7 +21,7 @@ from .ipinyou import (C0, EPISODE_LEN, Bidder, Dual, SyntheticMarket, TrainingSt
 from .system import ADJUST_FACTORS
 
 # %% auto #0
-__all__ = ['NUM_FEATURES', 'SystemTraining', 'SystemBidder', 'validation_score', 'fit', 'ipinyou_bidders', 'summary']
+__all__ = ['NUM_FEATURES', 'SystemTraining', 'SystemBidder', 'ipinyou_bidders']
 
 # %% ../nbs/55_ipinyou_system.ipynb #f31f1411
 NUM_FEATURES = 7
@@ -94,6 +95,7 @@ class SystemBidder(Bidder):
         self.auctions_left = np.maximum(self.auctions_left - self.block_len, 0)
 
 # %% ../nbs/55_ipinyou_system.ipynb #8722aa25
+@patch
 def _learn(self: SystemBidder, market, blk: slice, won: np.ndarray) -> None:
     "The on_block hook while training: store each episode's transition and learn."
     reward = np.where(won, market.pctr[:, blk], 0.0).sum(1)
@@ -103,14 +105,14 @@ def _learn(self: SystemBidder, market, blk: slice, won: np.ndarray) -> None:
     if done.all():
         for _ in range(done.size): self.agent.end_episode()
 
-SystemBidder._learn = _learn
-
 # %% ../nbs/55_ipinyou_system.ipynb #436d3adc
+@patch
 def validation_score(self: SystemBidder, market, B: int) -> float:
     "Mean % of the hindsight optimum (expected clicks) of the greedy bidder on simulated validation episodes."
     won = play(self, market, B).expected_clicks          # greedy: fit sets `learning` only around a training batch
     return float(np.mean(100 * won / self._val_opt))
 
+@patch
 def fit(self: SystemBidder, stats: TrainingStats, seed: int = 0) -> SystemBidder:
     "Fit the pacer like the dual row, then train the agent on simulated markets only and keep the best weights."
     _check_stats(stats)
@@ -145,9 +147,6 @@ def fit(self: SystemBidder, stats: TrainingStats, seed: int = 0) -> SystemBidder
     self.chosen, self.fit_seconds = best["episode"], time.perf_counter() - start
     return self
 
-SystemBidder.validation_score = validation_score
-SystemBidder.fit = fit
-
 # %% ../nbs/55_ipinyou_system.ipynb #91d8dddd
 def ipinyou_bidders(c0: float = C0, n: int = EPISODE_LEN, training: SystemTraining | None = SystemTraining(),
                     threads: int = 1) -> dict[str, Bidder]:
@@ -156,6 +155,7 @@ def ipinyou_bidders(c0: float = C0, n: int = EPISODE_LEN, training: SystemTraini
     if training is not None: bidders["system"] = SystemBidder(c0, n, training, threads)
     return bidders
 
+@patch
 def summary(self: SystemBidder) -> str:
     "One line on how the system was trained and which candidate validation chose."
     chosen = "the pacer alone (no trained weights beat it)" if not self.use_agent else \
@@ -164,5 +164,3 @@ def summary(self: SystemBidder) -> str:
     return (f"trained on {self.spec.episodes:,} simulated episodes; "
             f"validation ({self.spec.eval_episodes} simulated episodes) chose {chosen}, "
             f"{best['validation_pct']:.2f} % of the optimum there")
-
-SystemBidder.summary = summary
