@@ -13,7 +13,7 @@ export CREWAI_TRACING_ENABLED ?= false
 export CREWAI_STORAGE_DIR ?= $(CURDIR)/.crewai
 export MPLBACKEND ?= Agg
 
-.PHONY: setup report test export clean lab bench tensorboard
+.PHONY: setup report test export clean lab bench tensorboard db-start db-stop
 
 setup: $(STAMP)
 
@@ -29,13 +29,22 @@ test: setup
 export: setup          ## notebooks -> adrl/, then strip notebook metadata
 	@$(BIN)/nbdev_export && $(BIN)/nbdev_clean
 
+# .ci/jupyter/jupyter_server_config.py: a notebook opens unmodified (the server hands it out with the metadata its
+# kernel reports) and is saved nbdev-clean
 lab: setup             ## open the notebooks in JupyterLab (as root too: Jupyter refuses root without --allow-root)
-	@$(BIN)/jupyter lab nbs $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	@JUPYTER_CONFIG_PATH="$(CURDIR)/.ci/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	  $(BIN)/jupyter lab nbs $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 tensorboard: setup     ## watch a run: make tensorboard RUN=runs/NAME (local only; TensorBoard has no telemetry)
 	@test -n "$(RUN)" || { echo "usage: make tensorboard RUN=runs/NAME (a run folder of adrl train)"; exit 2; }
 	@test -d "$(RUN)/tensorboard" || { echo "$(RUN)/tensorboard: no event files (is $(RUN) a run folder?)"; exit 2; }
 	@$(BIN)/tensorboard --logdir "$(RUN)/tensorboard" --host 127.0.0.1
+
+db-start: setup        ## start the project's PostgreSQL (.adrl/postgres) and print its URL, for adrl hpo --storage
+	@$(BIN)/adrl db start
+
+db-stop: setup         ## stop it, keeping its data (adrl db stop --remove deletes it)
+	@$(BIN)/adrl db stop
 
 bench: setup           ## print the benchmark figures
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done

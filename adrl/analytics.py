@@ -32,52 +32,51 @@ if TYPE_CHECKING:  # for annotations only: CrewAI is imported where it is used
     from crewai.tools import BaseTool
 
 # %% auto #0
-__all__ = ['TOOL_FUNCTIONS', 'AGENTS', 'TASKS', 'LLM_TIMEOUT', 'NO_KEY', 'PING', 'finding_json', 'learning_progress_tool',
-           'baseline_comparison_tool', 'budget_pacing_tool', 'training_stability_tool', 'anomalies_tool',
-           'recommendations_tool', 'crew_tools', 'build_crew', 'run_crew', 'outside_event_loop', 'make_llm',
-           'describe_llm', 'check_llm', 'AnalyticsReport', 'analyze_run', 'add_analyze_arguments', 'main_analyze']
+__all__ = ['learning_progress_tool', 'baseline_comparison_tool', 'budget_pacing_tool', 'training_stability_tool',
+           'anomalies_tool', 'recommendations_tool', 'TOOL_FUNCTIONS', 'AGENTS', 'TASKS', 'LLM_TIMEOUT', 'NO_KEY',
+           'PING', 'finding_json', 'run_tool', 'Recommendations', 'crew_tools', 'build_crew', 'run_crew',
+           'outside_event_loop', 'make_llm', 'describe_llm', 'check_llm', 'AnalyticsReport', 'analyze_run',
+           'add_analyze_arguments', 'main_analyze']
 
 # %% ../nbs/61_analytics.ipynb #e56a7d7d
 def finding_json(f: Finding) -> str:
     "A finding as the compact JSON a tool returns."
     return json.dumps(f.to_dict(), separators=(",", ":"), allow_nan=False)
 
-def _tool_run(fn: Callable[[Run], Any], run_dir: str) -> str:
-    "Run an analysis on a folder for a tool; a RunError becomes an error text the agent can report."
-    try: return fn(load_run(run_dir))
-    except RunError as err: return f"error: {err}"
+def run_tool(name: str, analysis: Callable[[Run], Finding], doc: str) -> Callable[[str], str]:
+    "The tool `{name}_tool(run_dir)`: `analysis` of the run folder as JSON; a RunError becomes a text to report."
+    def run(run_dir: str) -> str:
+        try: return finding_json(analysis(load_run(run_dir)))
+        except RunError as err: return f"error: {err}"
+    run.__name__ = run.__qualname__ = f"{name}_tool"
+    run.__doc__ = doc
+    return run
 
-def learning_progress_tool(run_dir: str) -> str:
-    ("Learning progress of the training run in folder run_dir: Mann-Kendall trend test on the reward (p-value, Sen "
-     "slope per episode), whether it still rises at the end, and any drop from its best.")
-    return _tool_run(lambda r: finding_json(learning_progress(r)), run_dir)
+@dataclass
+class Recommendations:
+    "A run's recommendations, shaped like a finding (`to_dict`), so that their tool is made like the others."
+    items: list[Recommendation]
+    def to_dict(self) -> list: return [{"severity": x.severity, "action": x.action, "because": x.because}
+                                       for x in self.items]
 
-def baseline_comparison_tool(run_dir: str) -> str:
-    ("Percent of the hindsight optimum reached by the trained system of the run in folder run_dir, against the "
-     "baselines scored on the same held-out days (evaluation.json; the oracle is the 100 % reference), "
-     "with intervals.")
-    return _tool_run(lambda r: finding_json(baseline_comparison(r)), run_dir)
-
-def budget_pacing_tool(run_dir: str) -> str:
-    ("Budget pacing of the latest evaluation of the run in folder run_dir: spend curve against the traffic plan, "
-     "early budget exhaustion, underspend, spend and value per channel.")
-    return _tool_run(lambda r: finding_json(budget_pacing(r)), run_dir)
-
-def training_stability_tool(run_dir: str) -> str:
-    ("Convergence and stability of the training run in folder run_dir: entropy collapse, Q-value growth, gradient "
-     "norms, losses, PPO KL and clip fraction, NaNs, reward variance.")
-    return _tool_run(lambda r: finding_json(training_stability(r)), run_dir)
-
-def anomalies_tool(run_dir: str) -> str:
-    ("Anomalies in the training run in folder run_dir: spikes (robust z-scores) and level shifts in spend, win rate "
-     "and price per win; the monitor's alerts by rule.")
-    return _tool_run(lambda r: finding_json(anomalies(r)), run_dir)
-
-def recommendations_tool(run_dir: str) -> str:
-    ("Concrete recommendations for the run in folder run_dir, each derived from a finding and citing the number that "
-     "triggered it, most severe first.")
-    return _tool_run(lambda r: json.dumps([{"severity": x.severity, "action": x.action, "because": x.because}
-                                           for x in recommend(analyze(r))], separators=(",", ":")), run_dir)
+learning_progress_tool = run_tool("learning_progress", learning_progress, (
+    "Learning progress of the training run in folder run_dir: Mann-Kendall trend test on the reward (p-value, Sen "
+    "slope per episode), whether it still rises at the end, and any drop from its best."))
+baseline_comparison_tool = run_tool("baseline_comparison", baseline_comparison, (
+    "Percent of the hindsight optimum reached by the trained system of the run in folder run_dir, against the "
+    "baselines scored on the same held-out days (evaluation.json; the oracle is the 100 % reference), with intervals."))
+budget_pacing_tool = run_tool("budget_pacing", budget_pacing, (
+    "Budget pacing of the latest evaluation of the run in folder run_dir: spend curve against the traffic plan, "
+    "early budget exhaustion, underspend, spend and value per channel."))
+training_stability_tool = run_tool("training_stability", training_stability, (
+    "Convergence and stability of the training run in folder run_dir: entropy collapse, Q-value growth, gradient "
+    "norms, losses, PPO KL and clip fraction, NaNs, reward variance."))
+anomalies_tool = run_tool("anomalies", anomalies, (
+    "Anomalies in the training run in folder run_dir: spikes (robust z-scores) and level shifts in spend, win rate "
+    "and price per win; the monitor's alerts by rule."))
+recommendations_tool = run_tool("recommendations", lambda r: Recommendations(recommend(analyze(r))), (
+    "Concrete recommendations for the run in folder run_dir, each derived from a finding and citing the number that "
+    "triggered it, most severe first."))
 
 TOOL_FUNCTIONS: tuple[Callable[[str], str], ...] = (
     learning_progress_tool, baseline_comparison_tool, budget_pacing_tool, training_stability_tool, anomalies_tool,

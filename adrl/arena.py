@@ -14,9 +14,9 @@ from .config import ArenaConfig, make_rng
 from .market import MICROS, NORMAL_TABLE, diurnal, quantile_normals, to_micros
 
 # %% auto #0
-__all__ = ['MAX_BID', 'ARENA_FEATURES', 'Policy', 'Advertisers', 'draw_advertisers', 'Traffic', 'step_distribution',
-           'draw_traffic', 'bid_scale', 'step_bids', 'Auction', 'resolve', 'ArenaState', 'StepResult', 'arena_step',
-           'arena_step_reference', 'check_against_reference', 'observe', 'play_day']
+__all__ = ['MAX_BID', 'ARENA_FEATURES', 'BidRule', 'Advertisers', 'draw_advertisers', 'Traffic', 'step_distribution',
+           'draw_traffic', 'bid_scale', 'step_bids', 'Auction', 'clear_auctions', 'ArenaState', 'ArenaStepResult',
+           'arena_step', 'arena_step_reference', 'check_arena_against_reference', 'arena_observation', 'play_day']
 
 # %% ../nbs/14_arena.ipynb #561a9d23
 class Advertisers(NamedTuple):
@@ -135,7 +135,7 @@ class Auction(NamedTuple):
     price: np.ndarray  # (K, M) int64 price of slot k if it is seen, micros (0: slot empty)
     exposed: np.ndarray  # (K, M) bool slot k is filled and seen (depth < exposure[k])
 
-def resolve(bids: np.ndarray, depth: np.ndarray, cfg: ArenaConfig) -> Auction:
+def clear_auctions(bids: np.ndarray, depth: np.ndarray, cfg: ArenaConfig) -> Auction:
     "Rank the (N, M) bids of M auctions: top K eligible get the slots; GSP (or first-price) prices; exposure."
     N, M = bids.shape
     K, reserve = cfg.num_slots, int(to_micros(cfg.reserve_price))
@@ -182,7 +182,7 @@ class ArenaState:
         return ArenaState(*(getattr(self, f).copy() for f in self.__dataclass_fields__ if f != "t"), t=self.t)
 
 # %% ../nbs/14_arena.ipynb #4f6e344e
-class StepResult(NamedTuple):
+class ArenaStepResult(NamedTuple):
     "What one step gave every (day, advertiser), and the step's public market signal per impression."
     spend: np.ndarray  # (D, N) int64 micros paid in the step
     wins: np.ndarray  # (D, N) slots won
@@ -204,12 +204,12 @@ def _per(D: int, N: int, where, weights=None) -> np.ndarray:
     return np.bincount(where, weights, minlength=D * N).reshape(D, N)
 
 def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, multipliers: np.ndarray,
-               cfg: ArenaConfig) -> StepResult:
+               cfg: ArenaConfig) -> ArenaStepResult:
     "Play step `t` of every parallel day with these (D, N) bid multipliers; update `state` in place."
     if t != state.t: raise ValueError(f"t: {t} is not the state's next step ({state.t})")
     D, N = state.budget.shape
     bids, day, index = step_bids(traffic, bid_scale(adv, multipliers, state.remaining), t)
-    auction = resolve(bids, traffic.depth[day, index], cfg)
+    auction = clear_auctions(bids, traffic.depth[day, index], cfg)
     # the budget rule: an advertiser's seen wins are served in arrival order while the step's spend fits
     who, seen = auction.top_idx[:-1].T.ravel(), auction.exposed.T.ravel()   # (M x K), arrival order
     m = np.repeat(np.arange(day.size), cfg.num_slots)
@@ -242,7 +242,7 @@ def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, mu
     lo, hi = traffic.offsets[:, t], traffic.offsets[:, t + 1]
     pred_sum = np.stack([traffic.p_pred[d, :, lo[d]:hi[d]].sum(1, dtype=np.float64) for d in range(D)])
     filled = auction.top_idx[:-1] >= 0
-    res = StepResult(spend=spend, wins=_per(D, N, (day * N + auction.top_idx[:-1])[filled]),
+    res = ArenaStepResult(spend=spend, wins=_per(D, N, (day * N + auction.top_idx[:-1])[filled]),
                      exposures=_per(D, N, gs), expected_conversions=_per(D, N, gs, p.astype(np.float64)),
                      conversions=res_conv, arrived=arrived, pred_sum=pred_sum, impressions=hi - lo, day=day,
                      index=index, price=auction.price, top_bid=auction.top_bid, top_idx=auction.top_idx)
@@ -258,7 +258,7 @@ def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, mu
 
 # %% ../nbs/14_arena.ipynb #39f4b6de
 def arena_step_reference(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, multipliers: np.ndarray,
-                         cfg: ArenaConfig) -> StepResult:
+                         cfg: ArenaConfig) -> ArenaStepResult:
     "The rules of `arena_step`, one auction and one bidder at a time (the specification; slow)."
     D, N = state.budget.shape
     K, L, reserve = cfg.num_slots, len(cfg.delay), int(to_micros(cfg.reserve_price))
@@ -313,12 +313,12 @@ def arena_step_reference(state: ArenaState, traffic: Traffic, adv: Advertisers, 
     state.t += 1
     M = len(days)
     arr = lambda rows, k: np.array(rows, np.int64).reshape(M, k).T
-    return StepResult(out["spend"], out["wins"], out["exposures"], expected, out["conversions"], arrived, pred_sum,
+    return ArenaStepResult(out["spend"], out["wins"], out["exposures"], expected, out["conversions"], arrived, pred_sum,
                       traffic.offsets[:, t + 1] - traffic.offsets[:, t], np.array(days, np.int64),
                       np.array(index, np.int64), arr(prices, K), arr(top_bids, K + 1), arr(top_idxs, K + 1))
 
 # %% ../nbs/14_arena.ipynb #c3d499ba
-def check_against_reference(cfg: ArenaConfig, days: int, seed: int) -> int:
+def check_arena_against_reference(cfg: ArenaConfig, days: int, seed: int) -> int:
     "Play whole days with random multipliers through `arena_step` and the reference; assert equal. Returns bids."
     rng = make_rng(seed)
     adv = draw_advertisers(cfg, rng, days)
@@ -340,7 +340,8 @@ def check_against_reference(cfg: ArenaConfig, days: int, seed: int) -> int:
 # %% ../nbs/14_arena.ipynb #e1790a89
 ARENA_FEATURES = ("time_left", "budget_left", "spend_pace", "cpa_ratio", "price_ratio", "win_rate")
 
-def observe(state: ArenaState, adv: Advertisers, last: StepResult | None, cfg: ArenaConfig) -> np.ndarray:
+def arena_observation(state: ArenaState, adv: Advertisers, last: ArenaStepResult | None,
+                      cfg: ArenaConfig) -> np.ndarray:
     "(D, N, len(ARENA_FEATURES)) float32: what each seat knows before its next step, each feature clipped to [0, 10]."
     D, N = state.budget.shape
     elapsed = state.t / cfg.num_steps
@@ -358,10 +359,10 @@ def observe(state: ArenaState, adv: Advertisers, last: StepResult | None, cfg: A
     return np.clip(np.stack(feats, axis=-1), 0, 10).astype(np.float32)
 
 # %% ../nbs/14_arena.ipynb #84293086
-Policy = Callable[[int, ArenaState, "StepResult | None"], np.ndarray]
+BidRule = Callable[[int, ArenaState, "ArenaStepResult | None"], np.ndarray]
 
-def play_day(cfg: ArenaConfig, adv: Advertisers, traffic: Traffic, policy: Policy,
-             keep: bool = True) -> tuple[ArenaState, list[StepResult]]:
+def play_day(cfg: ArenaConfig, adv: Advertisers, traffic: Traffic, policy: BidRule,
+             keep: bool = True) -> tuple[ArenaState, list[ArenaStepResult]]:
     "Play a whole day: at each step `policy(t, state, last_result)` gives the (D, N) multipliers."
     state, results, last = ArenaState.new(cfg, adv), [], None
     for t in range(cfg.num_steps):

@@ -13,7 +13,7 @@ from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
-from .arena import ARENA_FEATURES, ArenaState, arena_step, draw_advertisers, draw_traffic, observe
+from .arena import ARENA_FEATURES, ArenaState, arena_step, draw_advertisers, draw_traffic, arena_observation
 from .arena_seats import auction_score, population
 from .config import ArenaConfig
 from .market import EXHAUSTED, MICROS
@@ -85,7 +85,7 @@ ArenaDays.step = _step
 # %% ../nbs/23_arena_env.ipynb #6775ba51
 def _observe(self: ArenaDays) -> np.ndarray:
     "(D, S, len(ARENA_FEATURES)) float32 what the caller's seats observe before their next step."
-    return observe(self.state, self.adv, self.last, self.cfg)[:, self.seats]
+    return arena_observation(self.state, self.adv, self.last, self.cfg)[:, self.seats]
 
 def _info(self: ArenaDays) -> dict[str, np.ndarray]:
     "The caller's seats' last step (spend, conversions, expected conversions), budget left and score, as (D, S)."
@@ -106,7 +106,7 @@ def arena_action_space(max_multiplier: float = MAX_MULTIPLIER) -> spaces.Box:
     return spaces.Box(0.0, max_multiplier, (1,), np.float32)
 
 def arena_observation_space() -> spaces.Box:
-    "One seat's observation: `ARENA_FEATURES`, each in [0, 10] (as `observe` clips them)."
+    "One seat's observation: `ARENA_FEATURES`, each in [0, 10] (as `arena_observation` clips them)."
     return spaces.Box(0.0, 10.0, (len(ARENA_FEATURES),), np.float32)
 
 # %% ../nbs/23_arena_env.ipynb #07a06464

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from .agents.dqn import BiddingAgent
-from .arena import ARENA_FEATURES, Advertisers, ArenaState, StepResult, observe
+from .arena import ARENA_FEATURES, Advertisers, ArenaState, ArenaStepResult, arena_observation
 from .arena_env import ArenaDays
 from .arena_seats import SeatPolicy, fitted_policy, normalised_score, play, population, seat_scores
 from .config import AgentConfig, ArenaConfig, check_number, make_rng, spawn_seeds
@@ -30,7 +30,7 @@ __all__ = ['OWN_FEATURES', 'SEAT_FEATURES', 'RESIDUALS', 'NUM_LEARNER_FEATURES',
 OWN_FEATURES = ("conversions", "won_price", "prediction")  # the seat's own columns, beside ARENA_FEATURES
 SEAT_FEATURES = (*ARENA_FEATURES, *OWN_FEATURES)
 
-def own_view(state: ArenaState, adv: Advertisers, last: StepResult | None, seats) -> tuple:
+def own_view(state: ArenaState, adv: Advertisers, last: ArenaStepResult | None, seats) -> tuple:
     "The state, advertisers and last step cut to `seats`' columns; of the last step's auctions only the public prices."
     s = np.asarray(seats, np.int64)
     cut = lambda x: None if x is None else x[:, s]
@@ -38,15 +38,15 @@ def own_view(state: ArenaState, adv: Advertisers, last: StepResult | None, seats
     ad = Advertisers(*(cut(x) for x in adv))
     if last is None: return st, ad, None
     empty = np.zeros((0, 0), np.int64)
-    ls = StepResult(*(cut(getattr(last, f)) for f in StepResult._fields[:7]), last.impressions, last.day, last.index,
-                    last.price, empty, empty)                     # the others' bids and identities: left out
+    ls = ArenaStepResult(*(cut(getattr(last, f)) for f in ArenaStepResult._fields[:7]), last.impressions, last.day,
+                         last.index, last.price, empty, empty)  # the others' bids and identities: left out
     return st, ad, ls
 
-def seat_observation(state: ArenaState, adv: Advertisers, last: StepResult | None, cfg: ArenaConfig,
+def seat_observation(state: ArenaState, adv: Advertisers, last: ArenaStepResult | None, cfg: ArenaConfig,
                      seats) -> np.ndarray:
     "(D, n, len(SEAT_FEATURES)) float32: what `seats` know of themselves and the public market, each in [0, 10]."
     st, ad, ls = own_view(state, adv, last, seats)
-    base = observe(st, ad, ls, cfg)
+    base = arena_observation(st, ad, ls, cfg)
     budget_buys = st.budget / (ad.base * MICROS)                   # conversions the budget buys at target
     conv = st.observed / budget_buys
     if ls is None: won_price, pred = np.zeros_like(conv), np.zeros_like(conv)
@@ -60,7 +60,7 @@ def seat_observation(state: ArenaState, adv: Advertisers, last: StepResult | Non
     return np.concatenate([base, own], -1)
 
 # %% ../nbs/36_arena_learner.ipynb #4246b748
-def leak_check(features, state: ArenaState, adv: Advertisers, last: StepResult, seat: int = 0,
+def leak_check(features, state: ArenaState, adv: Advertisers, last: ArenaStepResult, seat: int = 0,
                rng: np.random.Generator | None = None) -> bool:
     "True if `features(state, adv, last)`'s row `seat` is unchanged when only the other seats' private data change."
     rng = make_rng(0 if rng is None else rng)
@@ -74,7 +74,7 @@ def leak_check(features, state: ArenaState, adv: Advertisers, last: StepResult, 
     ad = Advertisers(*(scramble(x) for x in adv))
     keep = (last.top_idx == seat) | (last.top_idx < 0)            # its own slots, and the empty ones
     top_idx = np.where(keep, last.top_idx, rng.choice(others, last.top_idx.shape))
-    ls = last._replace(**{f: scramble(getattr(last, f)) for f in StepResult._fields[:7]},
+    ls = last._replace(**{f: scramble(getattr(last, f)) for f in ArenaStepResult._fields[:7]},
                        top_bid=last.top_bid * 3 + 7, top_idx=top_idx)
     return np.array_equal(features(state, adv, last)[:, seat], features(st, ad, ls)[:, seat])
 
@@ -94,14 +94,19 @@ class LearnerTraining:
     days: int = 640  # training days (each with its own budgets, targets and traffic)
     num_envs: int = 16  # days played in parallel in one batch
     val_days: int = 32  # validation days (their own seed stream), played at each checkpoint
+    confirm_days: int = 64  # confirmation days (a stream of their own): the chosen checkpoint against the bare pacer
+    gate_alpha: float = 0.05  # the gate keeps the agent if it beats the pacer there at this one-sided level
     eval_every: int = 160  # training days between two validation scores (checkpoints)
     updates_per_step: int = 4  # DQN update() calls per step of a batch (each step stores num_envs transitions)
     residuals: tuple = RESIDUALS  # the residual factors the agent chooses from
     agent: AgentConfig = field(default_factory=learner_agent_config)  # the DQN's hyperparameters
 
     def __post_init__(self):
-        for name in ("days", "num_envs", "val_days", "eval_every", "updates_per_step"):
+        for name in ("days", "num_envs", "eval_every", "updates_per_step"):
             check_number(f"LearnerTraining.{name}", getattr(self, name), int, ge=1)
+        for name in ("val_days", "confirm_days"):  # a paired test needs two days at least
+            check_number(f"LearnerTraining.{name}", getattr(self, name), int, ge=2)
+        check_number("LearnerTraining.gate_alpha", self.gate_alpha, float, gt=0, lt=1)
         if len(self.residuals) < 2 or min(self.residuals) <= 0:
             raise ValueError(f"LearnerTraining.residuals: {self.residuals} must be two or more positive factors")
 
@@ -125,7 +130,7 @@ class ResidualSeats(SeatPolicy):
         self.pacer.reset(cfg, adv, seats, rng, traffic)
         self.r = np.ones((self.D, self.n))
 
-    def features(self, state: ArenaState, last: StepResult | None, m: np.ndarray) -> np.ndarray:
+    def features(self, state: ArenaState, last: ArenaStepResult | None, m: np.ndarray) -> np.ndarray:
         "(D x n, NUM_LEARNER_FEATURES) the agent's observation: the seat's own view, the pacer's ask, its residual."
         own = seat_observation(state, self.adv, last, self.cfg, self.seats)
         extra = np.stack([np.log(np.clip(m, 1e-3, 1e3)), np.log(self.r)], -1).astype(np.float32)
@@ -141,42 +146,67 @@ class ResidualSeats(SeatPolicy):
 
 # %% ../nbs/36_arena_learner.ipynb #a037c109
 @patch
+def training_days(self: ResidualSeats, cfg: ArenaConfig, seed: int, num_days: int) -> ArenaDays:
+    "The batch of fresh days the seat trains on: it in seat 0, the configured rivals tuned on the fit `seed`."
+    return ArenaDays(cfg, num_days, [0], lambda c: population(c, "truthful", fit_seed=seed)[1:])
+
+@patch
 def train_batch(self: ResidualSeats, days: ArenaDays, rngs: list) -> float:
     "Play one batch of fresh days exploring, storing every transition and learning; the mean normalised score."
     days.reset(rngs)
-    cfg, E = days.cfg, days.num_days
-    self.reset(cfg, days.adv, [0], make_rng([self.seed, 7]), days.traffic)
-    scale = (days.adv.budget / days.adv.base)[:, :1]             # conversions seat 0's budget buys at target
-    prev, reward, total = None, None, np.zeros(E)
+    cfg, E, S = days.cfg, days.num_days, days.seats
+    self.reset(cfg, days.adv, S, make_rng([self.seed, 7]), days.traffic)
+    scale = (days.adv.budget / days.adv.base)[:, S]              # conversions each seat's budget buys at target
+    prev, reward, total, rows = None, None, np.zeros((E, len(S))), E * len(S)
     for t in range(cfg.num_steps):
         bids = self.act(t, days.state, days.last)                               # --- act
         if prev is not None:                                                     # --- store, learn
-            self.agent.store(*prev, reward, self.obs, np.zeros(E))
+            self.agent.store(*prev, reward.ravel(), self.obs, np.zeros(rows))
             for _ in range(self.training.updates_per_step): self.agent.update()
         prev = (self.obs, self.action)
-        reward = (days.step(bids) / scale).ravel()                               # --- step
+        reward = days.step(bids) / scale                                         # --- step
         total += reward
-    self.agent.store(*prev, reward, self.obs, np.ones(E))        # the day's end: terminal, its score is settled
+    self.agent.store(*prev, reward.ravel(), self.obs, np.ones(rows))  # the day's end: terminal, its score is settled
     for _ in range(E): self.agent.end_episode()
     return float(total.mean())
 
 # %% ../nbs/36_arena_learner.ipynb #a0a91c6b
 @patch
+def day_scores(self: ResidualSeats, cfg: ArenaConfig, days: int, seed: int, rival_seed: int) -> np.ndarray:
+    "Normalised score per day of the seat (greedy) in seat 0 on `days` days of `seed`, the rivals fitted on theirs."
+    r = play(cfg, self, days, seed, keep_log=False, fit_seed=rival_seed)
+    return normalised_score(seat_scores(r, [0])).to_numpy()
+
+@patch
 def validation_score(self: ResidualSeats, cfg: ArenaConfig, seed: int, rival_seed: int) -> float:
     "Mean normalised score of the seat (greedy) in seat 0 on the validation days of `seed`, rivals fitted on theirs."
-    r = play(cfg, self, self.training.val_days, seed, keep_log=False, fit_seed=rival_seed)
-    return float(normalised_score(seat_scores(r, [0])).mean())
+    return float(self.day_scores(cfg, self.training.val_days, seed, rival_seed).mean())
+
+@patch
+def confirm(self: ResidualSeats, cfg: ArenaConfig, seed: int, rival_seed: int) -> dict:
+    "The gate's test: the agent (as loaded) and the bare pacer on the same confirmation days; paired, one-sided."
+    days, use = self.training.confirm_days, self.use_agent
+    try:
+        self.use_agent = True
+        agent = self.day_scores(cfg, days, seed, rival_seed)
+        self.use_agent = False
+        pacer = self.day_scores(cfg, days, seed, rival_seed)
+    finally: self.use_agent = use
+    t = paired_ttest(agent, pacer)
+    p = t.p_value / 2 if t.estimate > 0 else 1 - t.p_value / 2          # H1: the agent scores more than its pacer
+    return {"days": days, "diff": t.estimate, "low": t.low, "high": t.high, "p_one_sided": p,
+            "keep": bool(p < self.training.gate_alpha)}
 
 @patch
 def fit(self: ResidualSeats, cfg: ArenaConfig, seed: int = 0) -> ResidualSeats:
-    "Tune the pacer like the dual baseline, train the residual on fresh days, keep the best checkpoint if it wins."
+    "Tune the pacer like dual, train the residual on fresh days; keep the best checkpoint if it wins twice."
     if self.fitted == (cfg, int(seed)): return self
     spec, start = self.training, time.perf_counter()
     if self.threads > 0: torch.set_num_threads(self.threads)
     self.pacer = fitted_policy(cfg, "dual", seed)
-    agent_seed, train_seed, val_seed = spawn_seeds([int(seed), int(self.seed)], 3)
+    agent_seed, train_seed, val_seed, confirm_seed = spawn_seeds([int(seed), int(self.seed)], 4)
     self.agent = BiddingAgent(NUM_LEARNER_FEATURES, 1, len(spec.residuals), spec.agent, "cpu", agent_seed)
-    days = ArenaDays(cfg, spec.num_envs, [0], lambda c: population(c, "truthful", fit_seed=seed)[1:])
+    days = self.training_days(cfg, seed, spec.num_envs)
     self.use_agent, self.learning = False, False
     best = {"score": self.validation_score(cfg, val_seed, seed), "state": None, "days": 0}
     self.history = [{"days": 0, "validation": best["score"], "train": np.nan, "candidate": "pacer alone"}]
@@ -198,12 +228,15 @@ def fit(self: ResidualSeats, cfg: ArenaConfig, seed: int = 0) -> ResidualSeats:
             if score > best["score"]:
                 best = {"score": score, "state": copy.deepcopy(self.agent.q.state_dict()), "days": done}
     if bar is not None: bar.close()
-    self.use_agent = best["state"] is not None
-    if self.use_agent: self.agent.q.load_state_dict(best["state"])
+    self.gate = {"candidate": best["days"] if best["state"] is not None else None, "keep": False}
+    if best["state"] is not None:                       # the best checkpoint beat the pacer on validation: confirm it
+        self.agent.q.load_state_dict(best["state"])
+        self.gate.update(self.confirm(cfg, confirm_seed, seed))
+    self.use_agent = self.gate["keep"]
+    if not self.use_agent: best["days"] = 0
     self.chosen, self.trained_days, self.fit_seconds = best["days"], batches * E, time.perf_counter() - start
     self.fitted = (cfg, int(seed))
     return self
-
 
 # %% ../nbs/36_arena_learner.ipynb #462cd723
 def learner_report(ev: pd.DataFrame, learner: str = "learner", baselines=("dual", "pid", "online_lp"),

@@ -12,7 +12,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .arena import (Advertisers, ArenaState, StepResult, Traffic, arena_step, draw_advertisers, draw_traffic,
+from .arena import (Advertisers, ArenaState, ArenaStepResult, Traffic, arena_step, draw_advertisers, draw_traffic,
                         step_distribution)
 from .baselines import dual_step, pacing_target
 from .config import ArenaConfig, ConfigError, make_rng
@@ -42,7 +42,7 @@ class SeatPolicy(BiddingPolicy):
         self.base = adv.base[:, self.seats]                             # (D, n) target CPA, or value
         self.target = adv.target_cpa[:, self.seats]                     # (D, n) NaN: no target
         self.seen = np.r_[0, np.cumsum(step_distribution(cfg).sum(0))]  # share of the day's traffic before step t
-    def act(self, t: int, state: ArenaState, last: StepResult | None) -> np.ndarray:
+    def act(self, t: int, state: ArenaState, last: ArenaStepResult | None) -> np.ndarray:
         "The (D, len(seats)) multipliers of step `t`."
         raise NotImplementedError
     def own(self, state: ArenaState, field: str) -> np.ndarray:
@@ -87,7 +87,7 @@ class LinearSeats(SeatPolicy):
     def act(self, t, state, last): return np.full((self.D, self.n), self.multiplier)
 
 # %% ../nbs/22_arena_seats.ipynb #7e0e007c
-def won_predictions(self: SeatPolicy, last: StepResult) -> np.ndarray:
+def won_predictions(self: SeatPolicy, last: ArenaStepResult) -> np.ndarray:
     "(D, n) the seat's predicted conversions on the slots it won in `last`, each weighted by the slot's exposure."
     K, D, n = self.cfg.num_slots, self.D, self.n
     exp = np.array(self.cfg.exposure)[:, None, None]
@@ -103,7 +103,7 @@ class ConversionEstimate:
         self.p, self.prior = policy, prior                              # prior: pseudo-conversions at κ = 1
         self.won = np.zeros((policy.D, policy.n, policy.cfg.num_steps))  # predicted conversions won, per step
         self.cdf = np.cumsum(policy.cfg.delay)                          # P(delay <= d): the public delay law
-    def update(self, t: int, last: StepResult | None) -> None:
+    def update(self, t: int, last: ArenaStepResult | None) -> None:
         "Record the wins of step t - 1 (call at the start of step t)."
         if last is not None and last.day.size: self.won[:, :, t - 1] = won_predictions(self.p, last)
     def __call__(self, t: int, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,7 +197,7 @@ class OnlineLPSeats(SeatPolicy):
         self.m = np.full((self.D, self.n), self.m0)
 
 # %% ../nbs/22_arena_seats.ipynb #58fd93f2
-def _lp_add(self: OnlineLPSeats, last: StepResult) -> None:
+def _lp_add(self: OnlineLPSeats, last: ArenaStepResult) -> None:
     "Add the last step's impressions to the seat's (day, seat, ratio bucket) histograms, one increment per slot."
     K, n, D = self.cfg.num_slots, self.n, self.D
     seat = self.seats[:, None]
@@ -236,7 +236,7 @@ def _lp_solve(self: OnlineLPSeats, t: int, state: ArenaState) -> np.ndarray:
     fallback = np.argmin(np.where(seen, np.nan_to_num(excess, nan=0.0), np.inf), -1)   # lowers the CPA most
     return np.where(seen.any(-1), edge[np.where(ok.any(-1), best, fallback)], self.m)
 
-def _lp_act(self: OnlineLPSeats, t: int, state: ArenaState, last: StepResult | None) -> np.ndarray:
+def _lp_act(self: OnlineLPSeats, t: int, state: ArenaState, last: ArenaStepResult | None) -> np.ndarray:
     self.conv.update(t, last)
     if last is not None: _lp_add(self, last)
     if t > 0 and t % self.every == 0: self.m = _lp_solve(self, t, state)
@@ -304,13 +304,13 @@ def start_population(pop, cfg: ArenaConfig, adv: Advertisers, traffic: Traffic, 
     "Reset every (policy, seats) of a population for the days of `adv`, each with its own generator."
     for k, (policy, seats) in enumerate(pop): policy.reset(cfg, adv, seats, make_rng([seed, 1, k]), traffic)
 
-def population_multipliers(pop, t: int, state: ArenaState, last: StepResult | None) -> np.ndarray:
+def population_multipliers(pop, t: int, state: ArenaState, last: ArenaStepResult | None) -> np.ndarray:
     "The (D, N) multipliers of step `t`, each policy filling its seats."
     m = np.empty(state.budget.shape)
     for policy, seats in pop: m[:, seats] = policy.act(t, state, last)
     return m
 
-def _log(cfg: ArenaConfig, traffic: Traffic, results: list[StepResult]) -> ArenaAuctions:
+def _log(cfg: ArenaConfig, traffic: Traffic, results: list[ArenaStepResult]) -> ArenaAuctions:
     day = np.concatenate([r.day for r in results])
     order = np.argsort(day, kind="stable")               # steps are in order, and a step's impressions by day
     cat = lambda f, axis=0: np.concatenate([getattr(r, f) for r in results], axis)
@@ -322,7 +322,7 @@ def _log(cfg: ArenaConfig, traffic: Traffic, results: list[StepResult]) -> Arena
 
 def play(cfg: ArenaConfig, seat0: str | SeatPolicy, days: int, seed: int, keep_log: bool = True,
          fit_seed: int | None = None, own_seats: bool = False,
-         on_step: Callable[[StepResult], None] | None = None) -> ArenaPlay:
+         on_step: Callable[[ArenaStepResult], None] | None = None) -> ArenaPlay:
     "Play `days` parallel days from `seed` with `seat0` in seat 0 among `cfg.rivals` (`on_step` sees each step)."
     pop = population(cfg, seat0, fit_seed, own_seats)
     rng = make_rng(np.random.SeedSequence(seed).spawn(1)[0])

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
 import tempfile
 import warnings
@@ -17,9 +18,11 @@ from typing import Callable, Sequence
 
 from .config import (MAX_EPISODES, MAX_EVAL_EPISODES, ConfigError, check_number, check_output, clip, load_config,
                          show, to_dict)
+from .grids import GridError
 
 # %% auto #0
-__all__ = ['COMMANDS', 'MARKETS', 'HINDSIGHT', 'UsageError', 'command', 'check_writable', 'build_parser', 'main', 'run_cli']
+__all__ = ['COMMANDS', 'MARKETS', 'HINDSIGHT', 'MAX_TRIALS', 'MAX_WORKERS', 'UsageError', 'command', 'check_writable',
+           'build_parser', 'main', 'run_cli']
 
 # %% ../nbs/90_cli.ipynb #e825ddfa
 class UsageError(Exception):
@@ -279,6 +282,44 @@ _run_auction_log.arguments = _auction_log_arguments
 command("auction-log", "check an auction log (CSV or Parquet) as a replay reads it, and say what it holds")(
     _run_auction_log)
 
+# %% ../nbs/90_cli.ipynb #7d002746
+def _grid_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--backend", default=None, metavar="{sequential,process,ray}",
+                   help=f"where {what} run: in sequence, on a local process pool, or as Ray tasks "
+                        "(default: in sequence for one worker, else the process pool)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --backend ray: a running Ray cluster, host:port, ray://host:10001 or auto "
+                        "(default: a local Ray started for this run)")
+
+def _check_grid(backend: str | None, address: str | None, workers: int = 1) -> dict:
+    "--backend and --address, checked before anything runs (Ray is not imported); a UsageError naming the flag."
+    import importlib.util
+    from adrl.grids import check_backend, check_ray_address
+    try: backend = None if backend is None else check_backend(backend, workers)
+    except ConfigError as err: raise UsageError(f"--{err.path}: {err.message}") from None
+    if address is not None:
+        if backend != "ray": raise UsageError(f"--address {clip(address, 80)}: is for --backend ray only")
+        try: check_ray_address(address)
+        except ConfigError as err: raise UsageError(f"--address: {err.message}") from None
+    if backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise UsageError("--backend ray: needs the ray package: pip install 'ray==2.60.0' (the dev set-up has it)")
+    return {"backend": backend, "address": address}
+
+@contextlib.contextmanager
+def _grid_environment(grid: dict):
+    "Set the environment the report's kernel reads its grids' backend from (chapter 62's `grid_options`); restore it."
+    from adrl.report import GRID_ENV
+    old = {name: os.environ.get(name) for name in GRID_ENV.values()}
+    try:
+        for key, name in GRID_ENV.items():
+            if grid.get(key) is None: os.environ.pop(name, None)
+            else: os.environ[name] = grid[key]
+        yield
+    finally:
+        for name, value in old.items():
+            if value is None: os.environ.pop(name, None)
+            else: os.environ[name] = value
+
 # %% ../nbs/90_cli.ipynb #36dceb5e
 def _report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -288,17 +329,21 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-id", default=None, help="folder name under --out-root (default: timestamp + parameter hash)")
     p.add_argument("--out-root", default="reports", help="where report folders go (default: reports)")
     p.add_argument("--list", action="store_true", help="list the template's parameters and exit")
+    _grid_arguments(p, "the report's training grids (seeds, ablations)")
 
 def _run_report(args: argparse.Namespace) -> int:
-    if not args.list: check_output(args.out_root, "--out-root", folder=True)
+    if not args.list:
+        check_output(args.out_root, "--out-root", folder=True)
+        grid = _check_grid(args.backend, args.address)
     from adrl.report import ParameterError, ReportError, run_report, template_parameters
     if args.list:
         for name, p in template_parameters().items():
             print(f"{name} ({p['type']}, default {p['default']}): {p['help']}")
         return 0
     try:
-        run = run_report(dict(args.parameter), out_root=args.out_root, run_id=args.run_id, preset=args.preset,
-                         progress=sys.stderr.isatty())
+        with _grid_environment(grid):
+            run = run_report(dict(args.parameter), out_root=args.out_root, run_id=args.run_id, preset=args.preset,
+                             progress=sys.stderr.isatty())
     except ParameterError as err: raise UsageError(str(err)) from None
     except ReportError as err:
         print(f"adrl: report failed: {err}", file=sys.stderr)
@@ -309,6 +354,120 @@ def _run_report(args: argparse.Namespace) -> int:
 
 _run_report.arguments = _report_arguments
 command("report", "run the parameterised experiment report with papermill into reports/<run_id>/")(_run_report)
+
+# %% ../nbs/90_cli.ipynb #77c7fdc7
+MAX_TRIALS, MAX_WORKERS = 100_000, 1_024  # `adrl hpo`: trials per worker, workers at once
+
+def _hpo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trials", type=int, default=20, help="trials each worker adds to the study (default 20)")
+    p.add_argument("--workers", type=int, default=1, help="workers on the study at once (default 1: this process)")
+    p.add_argument("--first-worker", type=int, default=0,
+                   help="the number of the first worker (machines sharing a study: 0, W, 2W, ...; default 0)")
+    p.add_argument("--storage", metavar="URL", default=None,
+                   help="the study's database: sqlite:///FILE or postgresql://USER:PASSWORD@HOST:PORT/DB "
+                        "(default: OUT/optuna.db; `adrl db start` prints a PostgreSQL URL)")
+    p.add_argument("--study", default="adrl", help="the study's name in the storage (default: adrl)")
+    p.add_argument("--out", metavar="DIR", default="hyperopt",
+                   help="results: optimization_results.csv, best_params.yaml, best_config.yaml (default: hyperopt)")
+    p.add_argument("--episodes", type=int, default=None,
+                   help="training days per trial (default: experiment.num_episodes)")
+    p.add_argument("--eval-every", type=int, default=None,
+                   help="days between reports to the pruner (default: experiment.eval_frequency)")
+    p.add_argument("--eval-episodes", type=int, default=None,
+                   help="tuning days per evaluation (default: experiment.num_eval_episodes)")
+    _grid_arguments(p, "the workers")
+    _config_arguments(p)
+
+def _check_hpo(args: argparse.Namespace) -> tuple[dict, Path, str]:
+    "Every flag of `adrl hpo` that can be checked before a worker starts: (grid, out folder, storage URL)."
+    check_number("--trials", args.trials, int, ge=1, le=MAX_TRIALS)
+    check_number("--workers", args.workers, int, ge=1, le=MAX_WORKERS)
+    check_number("--first-worker", args.first_worker, int, ge=0)
+    for name in ("episodes", "eval_every", "eval_episodes"):
+        value = getattr(args, name)
+        if value is not None: check_number(f"--{name.replace('_', '-')}", value, int, ge=1, le=MAX_EPISODES)
+    if not args.study: raise UsageError("--study: must be a non-empty name")
+    grid = _check_grid(args.backend, args.address, args.workers)
+    out = check_output(args.out, "--out", folder=True)
+    storage = args.storage or f"sqlite:///{out.resolve() / 'optuna.db'}"
+    from adrl.services import check_storage
+    try: check_storage(storage)
+    except ConfigError as err: raise UsageError(f"--storage {err.message}") from None
+    return grid, out, storage
+
+# %% ../nbs/90_cli.ipynb #6fbb4083
+def _run_hpo(args: argparse.Namespace) -> int:
+    grid, out, storage = _check_hpo(args)
+    cfg = load_config(args.config, args.override)
+    from sqlalchemy.engine import make_url
+    from adrl.hpo import HyperparameterOptimizer
+    from adrl.services import hpo_workers
+    options = {"episodes": args.episodes, "eval_every": args.eval_every, "eval_episodes": args.eval_episodes,
+               "out_dir": out}
+    opt = HyperparameterOptimizer(args.trials, cfg, storage=storage, study_name=args.study, worker=args.first_worker,
+                                  **options)                    # the space and the budget, checked against the config
+    try: opt.study                                              # opened (or made) here: another setup is refused now
+    except ConfigError as err:
+        if err.path != "study_name": raise
+        raise UsageError(f"--study {args.study}: {err.message}") from None
+    backend = grid["backend"] or ("sequential" if args.workers == 1 else "process")
+    say = (lambda k, n: print(f"hpo: {k}/{n} trials done", file=sys.stderr)) if sys.stderr.isatty() else None
+    try:
+        if backend == "sequential" and args.workers == 1: opt.optimize(on_trial=say)
+        else: hpo_workers(storage, args.workers, args.trials, args.study, cfg, backend=backend,
+                          address=grid["address"], first_worker=args.first_worker, **options)
+    finally: df = opt.write_results()                           # the whole study, whichever worker ran each trial
+    shown = make_url(storage).render_as_string(hide_password=True)
+    counts = df.state.value_counts()
+    print(f"study {args.study!r} in {shown}: {len(df)} trials ({counts.get('COMPLETE', 0)} completed, "
+          f"{counts.get('PRUNED', 0)} pruned, {counts.get('FAIL', 0)} failed)")
+    if not counts.get("COMPLETE", 0):
+        print("no trial has completed yet: no best hyperparameters")
+        return 0
+    best = opt.study.best_trial
+    print(f"best: trial {best.number}, {best.value:.2f} % of optimum on the tuning days, with")
+    for name, value in best.params.items(): print(f"  {name}: {value}")
+    print(f"results in {out}/ (optimization_results.csv, best_params.yaml, best_config.yaml)")
+    return 0
+
+_run_hpo.arguments = _hpo_arguments
+command("hpo", "search the agents' hyperparameters with Optuna (SQLite or PostgreSQL; several workers, or Ray)")(
+    _run_hpo)
+
+# %% ../nbs/90_cli.ipynb #9860be11
+def _db_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["start", "stop"],
+                   help="start: create (the first time) and start the server, print its URL; stop: stop it")
+    p.add_argument("--path", metavar="DIR", default=None, help="the cluster's folder (default: .adrl/postgres)")
+    p.add_argument("--port", type=int, default=None, help="start: TCP port (default: the one it had, or a free one)")
+    p.add_argument("--remove", action="store_true", help="stop: delete the cluster's data too")
+
+def _run_db(args: argparse.Namespace) -> int:
+    from adrl.services import DB_DIR, PG_MISSING, db_start, db_stop, pg_bin_dir
+    path = check_output(args.path or DB_DIR, "--path", folder=True)
+    if args.remove and args.action == "start": raise UsageError("--remove: is for `adrl db stop` only")
+    if args.port is not None:
+        if args.action == "stop": raise UsageError("--port: is for `adrl db start` only")
+        check_number("--port", args.port, int, ge=1, le=65535)
+    if pg_bin_dir() is None: raise UsageError(PG_MISSING)
+    try:
+        if args.action == "start":
+            url = db_start(path, port=args.port)
+            print(url)
+            print(f"adrl: PostgreSQL serves {path} on 127.0.0.1 (URL above, and in {path / 'url'}); "
+                  "stop it with `adrl db stop`", file=sys.stderr)
+        else:
+            was = db_stop(path, remove=args.remove)
+            print(f"{'stopped the server' if was else 'no server was running'} in {path}"
+                  f"{'; its data is removed' if args.remove else ''}")
+    except RuntimeError as err:
+        if not str(err).startswith("postgres:"): raise
+        print(f"adrl: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+_run_db.arguments = _db_arguments
+command("db", "start or stop the project's PostgreSQL server for Optuna studies (prints its URL)")(_run_db)
 
 # %% ../nbs/90_cli.ipynb #b1445fa9
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -332,6 +491,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError) as err:
         print(f"adrl: error: {err}", file=sys.stderr)
         return 2
+    except GridError as err:                 # some jobs of a grid failed; the finished ones are kept
+        print(f"adrl: {err}", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 def _one_line(show_warning):

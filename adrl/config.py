@@ -31,7 +31,8 @@ __all__ = ['OFFLINE_ENV', 'PINNED_CPU_KERNELS', 'SHOW_CHARS', 'MAX_MESSAGE', 'MA
            'param', 'check_number', 'validate', 'peak_slot_auctions', 'replay_bytes', 'network_bytes', 'ChannelConfig',
            'MarketConfig', 'AgentConfig', 'ExperimentConfig', 'MonitoringConfig', 'ArenaConfig', 'arena_preset',
            'Config', 'from_dict', 'to_dict', 'parse_yaml', 'load_yaml', 'override', 'load_config', 'atomic_write',
-           'save_config', 'check_output', 'make_rng', 'spawn_seeds', 'torch_generator', 'seed_torch', 'get_device']
+           'save_config', 'check_output', 'make_rng', 'spawn_seeds', 'torch_generator', 'seed_torch', 'clock_time',
+           'eta', 'get_device']
 
 # %% ../nbs/00_config.ipynb #830162a0
 OFFLINE_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false"}
@@ -723,6 +724,16 @@ def seed_torch(seed: int) -> None:
     import torch
     torch.manual_seed(int(seed))
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+# %% ../nbs/00_config.ipynb #301dccb6
+def clock_time(seconds: float) -> str:
+    "A duration as m:ss (h:mm:ss from an hour)."
+    h, rest = divmod(int(round(seconds)), 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+def eta(spent: float, done: int, left: int) -> str:
+    "How long `left` more items take at the mean time of the `done` ones that took `spent` seconds, as `clock_time`."
+    return clock_time(spent / max(done, 1) * left)
 
 # %% ../nbs/00_config.ipynb #fb318eab
 def get_device(pref: str = "auto") -> torch.device:

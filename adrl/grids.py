@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
-from .config import ConfigError, atomic_write, clip
+from .config import ConfigError, atomic_write, clip, eta
 
 # %% auto #0
 __all__ = ['BACKENDS', 'log', 'check_backend', 'job_key', 'JobFailure', 'GridStore', 'GridProgress', 'GridError',
@@ -79,13 +79,6 @@ class GridStore:
         return atomic_write(self.path / f"{key}.failed.json", json.dumps(failure._asdict(), indent=1))
 
 # %% ../nbs/44_grids.ipynb #5122c04e
-def _duration(seconds: float) -> str:
-    "A duration for people: 42 s, 3 min 20 s, 2 h 05 min."
-    s = int(round(seconds))
-    if s < 60: return f"{s} s"
-    if s < 3600: return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
 class GridProgress:
     "Jobs done / total, with an ETA from the mean wall-clock time of the jobs run so far."
     def __init__(self, total: int, resumed: int = 0, clock: Callable[[], float] = time.perf_counter):
@@ -98,9 +91,8 @@ class GridProgress:
     def step(self, failed: bool = False) -> str:
         "Count one more job (failed or not); the progress line."
         self.ran, self.failed = self.ran + 1, self.failed + bool(failed)
-        left = (self.clock() - self.start) / self.ran * (self.total - self.done)
         return (f"grid: {self.done}/{self.total} jobs done ({self.resumed} resumed, {self.failed} failed), "
-                f"ETA {_duration(left)}")
+                f"ETA {eta(self.clock() - self.start, self.ran, self.total - self.done)}")
 
 class GridError(RuntimeError):
     "Some jobs of a grid failed; the others finished (and, with a store, are kept for the next run)."

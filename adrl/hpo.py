@@ -183,11 +183,16 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 def make_storage(url: str, heartbeat_interval: int | None = 60,
-                 grace_period: int | None = 120) -> optuna.storages.RDBStorage:
+                 grace_period: int | None = 120,
+                 max_retry: int | None = None,  # retries of a dead worker's trial (needs heartbeats); None: none
+                 ) -> optuna.storages.RDBStorage:
     "An Optuna RDB storage for a SQLAlchemy `url`, tuned for several workers (busy timeout, pre-ping, heartbeats)."
     if not isinstance(url, str) or "://" not in url:
         raise ConfigError("storage", f"{url!r} must be a database URL such as 'sqlite:///hyperopt/optuna.db' or "
                           "'postgresql://user:password@host/db'")
+    if max_retry is not None: check_number("max_retry", max_retry, int, ge=0)
+    if max_retry and not heartbeat_interval:
+        raise ConfigError("max_retry", "retrying a dead worker's trial needs heartbeats (heartbeat_interval > 0)")
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
@@ -195,8 +200,10 @@ def make_storage(url: str, heartbeat_interval: int | None = 60,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry) if max_retry else None
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
-                                                  grace_period=grace_period if heartbeat_interval else None)
+                                                  grace_period=grace_period if heartbeat_interval else None,
+                                                  heartbeat_stale_trial_callback=retry)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
             if attempt == 4: raise
             time.sleep(0.2 * (attempt + 1))
@@ -232,7 +239,8 @@ class HyperparameterOptimizer:
                  train_seeds: Sequence[int] | None = None,
                  worker: int = 0,  # this process's number among the workers of a shared study
                  timeout: float | None = None,  # stop adding trials after this many seconds
-                 try_defaults: bool = True):  # first trial of a new study: the base config's values, if in the space
+                 try_defaults: bool = True,  # first trial of a new study: the base config's values, if in the space
+                 max_retry: int = 2):  # times a dead worker's trial is run again, same parameters (0: never)
         self.config = cfg = as_config(config)
         ec = cfg.experiment
         self.n_trials = _count("n_trials", n_trials)
@@ -253,6 +261,7 @@ class HyperparameterOptimizer:
         self.sampler_seed, self.worker = _count("sampler_seed", sampler_seed, 0), _count("worker", worker, 0)
         self.timeout, self.results, self._study = timeout, None, None
         self.try_defaults = bool(try_defaults)
+        self.max_retry = _count("max_retry", max_retry, 0)
 
     def setup(self) -> dict:
         "What makes two trials comparable; recorded in the study by the first optimiser that opens it."
@@ -287,7 +296,8 @@ def _open_study(self: HyperparameterOptimizer) -> optuna.Study:
     "The Optuna study, created or loaded from the storage on first use."
     if self._study is None:
         with quiet_optuna():
-            study = optuna.create_study(storage=make_storage(self.storage), study_name=self.study_name,
+            study = optuna.create_study(storage=make_storage(self.storage, max_retry=self.max_retry),
+                                        study_name=self.study_name,
                                         direction="maximize", pruner=self.pruner, load_if_exists=True)
         mine, theirs = self.setup(), study.user_attrs.get("adrl_setup")
         if theirs is None: study.set_user_attr("adrl_setup", mine)

@@ -29,14 +29,15 @@ from .policy import BiddingPolicy
 from .stats import bootstrap_ci
 
 # %% auto #0
-__all__ = ['MAX_PRICE', 'EPISODE_LEN', 'C0', 'C0_GRID', 'THETA_COLUMNS', 'PAD_PRICE', 'PUBLISHED', 'PUBLISHED_SOURCE',
+__all__ = ['MAX_CPM', 'EPISODE_LEN', 'C0', 'C0_GRID', 'THETA_COLUMNS', 'PAD_PRICE', 'PUBLISHED', 'PUBLISHED_SOURCE',
            'TABLE_COLUMNS', 'default_data_dir', 'RTBLog', 'load_theta', 'load_ipinyou_log', 'TrainingStats', 'Episodes',
-           'episodes', 'budget', 'run_episode', 'resolve_block', 'hindsight_optimum', 'Totals', 'Bidder', 'play',
-           'Mcpc', 'Truthful', 'SyntheticMarket', 'synthetic_market', 'LinBid', 'Dual', 'no_file_reads', 'make_bidders',
-           'play_log', 'summarize_log', 'ipinyou_table', 'format_ipinyou_table', 'print_ipinyou_table']
+           'episodes', 'budget', 'run_episode', 'resolve_block', 'hindsight_optimum', 'Totals', 'Bidder',
+           'play_episodes', 'Mcpc', 'Truthful', 'SyntheticMarket', 'synthetic_market', 'LinBid', 'Dual',
+           'no_file_reads', 'make_bidders', 'play_log', 'summarize_log', 'ipinyou_table', 'format_ipinyou_table',
+           'print_ipinyou_table']
 
 # %% ../nbs/13_ipinyou.ipynb #7e1cc5b6
-MAX_PRICE = 300  # the protocol's highest market price and highest bid (CPM units)
+MAX_CPM = 300  # the protocol's highest market price and highest bid (CPM units)
 EPISODE_LEN = 1000  # N: auctions per episode
 C0 = 1 / 32  # the published budget ratio
 C0_GRID = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)  # the paper's budget ratios
@@ -67,7 +68,7 @@ def _validated(file: str, click: np.ndarray, price: np.ndarray, pctr: np.ndarray
     first((c != 0) & (c != 1), "click", lambda i: f"{_fmt(c[i])} is not 0 or 1")
     p = _numbers(price, file, "price")
     first(p != np.floor(p), "price", lambda i: f"{_fmt(p[i])} is not an integer (prices are whole CPM units)")
-    first((p < 0) | (p > MAX_PRICE), "price", lambda i: f"{_fmt(p[i])} is outside [0, {MAX_PRICE}]")
+    first((p < 0) | (p > MAX_CPM), "price", lambda i: f"{_fmt(p[i])} is outside [0, {MAX_CPM}]")
     q = _numbers(pctr, file, "pctr")
     first((q < 0) | (q > 1), "pctr", lambda i: f"{_fmt(q[i])} is outside [0, 1]")
     return RTBLog(file, c == 1, p.astype(np.int64), q)
@@ -131,13 +132,13 @@ class TrainingStats:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
                 raise LogError(f"{where(f)}: {v!r} is not a whole number > 0")
         h = np.asarray(self.price_counts)
-        if h.shape != (MAX_PRICE + 1,) or h.dtype.kind not in "iu" or (h < 0).any():
-            raise LogError(f"{where('price_counts')}: must be {MAX_PRICE + 1} whole counts >= 0 "
-                           f"(prices 0 to {MAX_PRICE})")
+        if h.shape != (MAX_CPM + 1,) or h.dtype.kind not in "iu" or (h < 0).any():
+            raise LogError(f"{where('price_counts')}: must be {MAX_CPM + 1} whole counts >= 0 "
+                           f"(prices 0 to {MAX_CPM})")
         if h.sum() != self.imp:
             raise LogError(f"{where('price_counts')}: the counts sum to {h.sum()}, not imp_train = {self.imp}")
-        if (h * np.arange(MAX_PRICE + 1)).sum() != self.cost:
-            raise LogError(f"{where('price_counts')}: the prices sum to {(h * np.arange(MAX_PRICE + 1)).sum()}, "
+        if (h * np.arange(MAX_CPM + 1)).sum() != self.cost:
+            raise LogError(f"{where('price_counts')}: the prices sum to {(h * np.arange(MAX_CPM + 1)).sum()}, "
                            f"not cost_train = {self.cost}")
 
     @property
@@ -173,7 +174,7 @@ class Episodes(NamedTuple):
     @property
     def valid(self) -> np.ndarray: return np.arange(self.price.shape[1]) < self.length[:, None]
 
-PAD_PRICE = MAX_PRICE + 1  # above every capped bid: a padded auction is never won
+PAD_PRICE = MAX_CPM + 1  # above every capped bid: a padded auction is never won
 
 def episodes(log: RTBLog, n: int = EPISODE_LEN) -> Episodes:
     "Cut a log into consecutive episodes of `n` auctions (the last one shorter)."
@@ -190,7 +191,7 @@ def budget(stats: TrainingStats, c0: float = C0, n: int = EPISODE_LEN) -> int:
     return int(stats.cost / stats.imp * c0 * n)
 
 # %% ../nbs/13_ipinyou.ipynb #aef50420
-def run_episode(bids, price, budget: int, max_bid: int = MAX_PRICE) -> np.ndarray:
+def run_episode(bids, price, budget: int, max_bid: int = MAX_CPM) -> np.ndarray:
     "Won mask of one episode under the protocol's rule, one auction at a time (`bids`: array or `bid(i, budget_left)`)."
     b, won = int(budget), np.zeros(len(price), bool)
     fixed = None if callable(bids) else np.asarray(bids, np.float64).tolist()
@@ -201,7 +202,7 @@ def run_episode(bids, price, budget: int, max_bid: int = MAX_PRICE) -> np.ndarra
 
 # %% ../nbs/13_ipinyou.ipynb #639dcf9d
 def resolve_block(bids: np.ndarray, price: np.ndarray, budget_left,
-                  max_bid: int = MAX_PRICE) -> tuple[np.ndarray, np.ndarray]:
+                  max_bid: int = MAX_CPM) -> tuple[np.ndarray, np.ndarray]:
     "The protocol's rule on a block of auctions of many episodes, `(E, K)`: won mask and budget left `(E,)`."
     bids, price = np.asarray(bids, np.float64), np.asarray(price, np.int64)
     E, K = price.shape
@@ -262,7 +263,7 @@ class Bidder(BiddingPolicy):
     def observe(self, cost: np.ndarray) -> None:
         "What each episode spent on the last block `(E,)`."
 
-def play(bidder: Bidder, ep: Episodes, budget: int, on_block=None) -> Totals:
+def play_episodes(bidder: Bidder, ep: Episodes, budget: int, on_block=None) -> Totals:
     "Run a bidder on every episode at once under the protocol's rule; totals per episode."
     E, n = ep.price.shape
     bidder.reset(E, budget, n)
@@ -314,11 +315,11 @@ def synthetic_market(stats: TrainingStats, n: int = EPISODE_LEN, seed: int = 0,
     "A training market from the statistics alone: prices from the histogram, log-normal pCTR, Bernoulli clicks."
     _check_stats(stats)
     rng, E, s = make_rng(seed), spec.episodes, spec.pctr_sigma
-    price = rng.choice(MAX_PRICE + 1, size=(E, n), p=stats.price_pmf).astype(np.int64)
+    price = rng.choice(MAX_CPM + 1, size=(E, n), p=stats.price_pmf).astype(np.int64)
     pctr = stats.ctr * np.exp(s * rng.standard_normal((E, n)) - s * s / 2)
     if spec.level_sigma > 0:   # episode levels from their own stream: level_sigma = 0 leaves every other draw unchanged
         lv = make_rng(spawn_seeds(seed, 1)[0]).standard_normal((2, E, 1)) * spec.level_sigma - spec.level_sigma ** 2 / 2
-        price = np.clip(np.rint(price * np.exp(lv[0])), 0, MAX_PRICE).astype(np.int64)
+        price = np.clip(np.rint(price * np.exp(lv[0])), 0, MAX_CPM).astype(np.int64)
         pctr = pctr * np.exp(lv[1])
     pctr = np.minimum(pctr, 1.0)
     click = rng.random((E, n)) < pctr
@@ -337,9 +338,9 @@ class LinBid(Bidder):
         if not self.tuned: return self
         syn, B = synthetic_market(stats, self.n, seed, self.market), budget(stats, self.c0, self.n)
         def best(grid):
-            score = [play(LinBid(b0, self.avg_ctr), syn, B).expected_clicks.sum() for b0 in grid]
+            score = [play_episodes(LinBid(b0, self.avg_ctr), syn, B).expected_clicks.sum() for b0 in grid]
             return float(grid[int(np.argmax(score))])
-        b = best(np.geomspace(1, MAX_PRICE, 20))
+        b = best(np.geomspace(1, MAX_CPM, 20))
         self.b0 = best(np.linspace(b / 1.25, b * 1.25, 13))
         return self
     def act(self, pctr, budget_left, auctions_left):
@@ -362,7 +363,7 @@ class Dual(Bidder):
         self.scale0 = stats.cpm / self.b0                                  # 1 + mu0: start at Lin-Bid's bid
         if self.eta is None:
             syn, B = synthetic_market(stats, self.n, seed, self.market), budget(stats, self.c0, self.n)
-            score = {eta: play(self._with(eta), syn, B).expected_clicks.sum() for eta in self.etas}
+            score = {eta: play_episodes(self._with(eta), syn, B).expected_clicks.sum() for eta in self.etas}
             self.eta = max(score, key=score.get)
         return self
     def _with(self, eta: float) -> Dual:
@@ -418,7 +419,7 @@ def play_log(bidders: Mapping[str, Bidder], log: RTBLog, stats: TrainingStats, c
     opt, _ = hindsight_optimum(ep, B)
     frames = []
     for name, bidder in bidders.items():
-        t = play(bidder, ep, B)
+        t = play_episodes(bidder, ep, B)
         frames.append(pd.DataFrame({"algorithm": name, "episode": np.arange(len(opt)), **t._asdict(), "optimum": opt,
                                     "pct_optimum": 100 * t.expected_clicks / np.where(opt > 0, opt, np.nan)}))
     return pd.concat(frames, ignore_index=True)

@@ -17,7 +17,7 @@ import torch
 from .agents.dqn import BiddingAgent
 from .config import AgentConfig, spawn_seeds
 from .ipinyou import (C0, EPISODE_LEN, Bidder, Dual, SyntheticMarket, TrainingStats, _check_stats, budget,
-                          hindsight_optimum, make_bidders, play, synthetic_market)
+                          hindsight_optimum, make_bidders, play_episodes, synthetic_market)
 from .system import ADJUST_FACTORS
 
 # %% auto #0
@@ -109,7 +109,7 @@ def _learn(self: SystemBidder, market, blk: slice, won: np.ndarray) -> None:
 @patch
 def validation_score(self: SystemBidder, market, B: int) -> float:
     "Mean % of the hindsight optimum (expected clicks) of the greedy bidder on simulated validation episodes."
-    won = play(self, market, B).expected_clicks          # greedy: fit sets `learning` only around a training batch
+    won = play_episodes(self, market, B).expected_clicks  # greedy: fit sets `learning` only around a training batch
     return float(np.mean(100 * won / self._val_opt))
 
 @patch
@@ -134,7 +134,7 @@ def fit(self: SystemBidder, stats: TrainingStats, seed: int = 0) -> SystemBidder
     for i, s in enumerate(spawn_seeds(batch_seed, batches)):
         train = synthetic_market(stats, self.n, s, sized(spec.num_envs))
         self.learning = True
-        try: play(self, train, B, on_block=lambda blk, won: self._learn(train, blk, won))
+        try: play_episodes(self, train, B, on_block=lambda blk, won: self._learn(train, blk, won))
         finally: self.learning = False
         done = (i + 1) * spec.num_envs
         if done // spec.eval_every > i * spec.num_envs // spec.eval_every or i == batches - 1:

@@ -37,10 +37,11 @@ from .analytics import AnalyticsReport, analyze_run
 from .arena_evaluate import arena_summary, arena_table, evaluate_arena
 from .arena_seats import POLICIES, check_rivals, play
 from .baselines import BASELINES, make_policy
-from .config import (ArenaConfig, Config, ConfigError, MarketConfig, atomic_write, check_number, from_dict, override,
-                         parse_yaml, show, to_dict)
+from .config import (ArenaConfig, Config, ConfigError, MarketConfig, atomic_write, check_number, clock_time, eta,
+                         from_dict, override, parse_yaml, show, to_dict)
 from .evaluate import seed_streams, summarize, trace_days
 from .experiments import ExperimentResult, format_summary, learning_curves, run_experiment, summary_table
+from .grids import check_backend
 from .hpo import HyperparameterOptimizer, sqlite_url
 from .ipinyou import C0, PUBLISHED_SOURCE, format_ipinyou_table, ipinyou_table
 from .ipinyou_system import SystemTraining, ipinyou_bidders
@@ -50,20 +51,21 @@ from .run_folder import RunDir
 from .stats import compare_all
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES', 'HEADLINE', 'TIMINGS', 'FULL_MARKET',
-           'PRESETS', 'REPLACED', 'BUILDING', 'LOOPBACK', 'INJECTED_ID', 'template_path', 'source_template_path',
-           'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs', 'ThisPythonKernelManager',
-           'template_parameters', 'ParameterError', 'check_parameters', 'report_market', 'check_agents', 'output_dir',
-           'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise', 'save_figure', 'comparison_plot',
-           'day_trace', 'day_plot', 'clock_time', 'Progress', 'check_seeds', 'TrainedSystem', 'with_system',
-           'first_run', 'ablation_names', 'ablation_days', 'check_ablation_seeds', 'report_ablations',
-           'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab', 'ab_statement', 'report_hpo',
-           'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement', 'report_arena', 'arena_trace',
-           'arena_plot', 'arena_statement', 'ReportContext', 'ReportSection', 'section', 'run_section', 'run_sections',
-           'report_files', 'check_sections', 'report_parameters', 'headline_metrics', 'key_statements', 'bullet_list',
-           'markdown_table', 'markdown_report', 'metrics_document', 'write_timings', 'write_report_files',
-           'ReportError', 'RunRefused', 'default_run_id', 'check_run_id', 'run_lock', 'keep_failed', 'recover_run_dir',
-           'swap_in', 'check_loopback', 'execute_template', 'clean_notebook', 'export_html', 'run_report']
+__all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'GRID_ENV', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES', 'HEADLINE', 'TIMINGS',
+           'FULL_MARKET', 'PRESETS', 'REPLACED', 'BUILDING', 'LOOPBACK', 'INJECTED_ID', 'template_path',
+           'source_template_path', 'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs',
+           'ThisPythonKernelManager', 'template_parameters', 'ParameterError', 'check_parameters', 'report_market',
+           'check_agents', 'output_dir', 'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise',
+           'save_figure', 'comparison_plot', 'day_trace', 'day_plot', 'Progress', 'check_seeds', 'TrainedSystem',
+           'with_system', 'first_run', 'grid_options', 'ablation_names', 'ablation_days', 'check_ablation_seeds',
+           'report_ablations', 'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab',
+           'ab_statement', 'report_hpo', 'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement',
+           'report_arena', 'arena_trace', 'arena_plot', 'arena_statement', 'ReportContext', 'ReportSection', 'section',
+           'run_section', 'run_sections', 'report_files', 'check_sections', 'report_parameters', 'headline_metrics',
+           'key_statements', 'bullet_list', 'markdown_table', 'markdown_report', 'metrics_document', 'write_timings',
+           'write_report_files', 'ReportError', 'RunRefused', 'default_run_id', 'check_run_id', 'run_lock',
+           'keep_failed', 'recover_run_dir', 'swap_in', 'check_loopback', 'execute_template', 'clean_notebook',
+           'export_html', 'run_report']
 
 # %% ../nbs/62_report.ipynb #340a6c97
 TEMPLATE = "report_experiment.ipynb"  # the template's file name, in nbs/reports/ and in the package's templates/
@@ -347,11 +349,6 @@ def day_plot(trace: pd.DataFrame, cfg: MarketConfig):
     return fig
 
 # %% ../nbs/62_report.ipynb #809d6ac2
-def clock_time(seconds: float) -> str:
-    "A duration as m:ss (h:mm:ss from an hour)."
-    h, rest = divmod(int(round(seconds)), 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
 def _terminal_fd() -> int | None:
     "The file descriptor of the stderr the process started with (under ipykernel: its copy, not the notebook's pipe)."
     try: return sys.stderr.fileno()
@@ -380,7 +377,7 @@ class Progress:
         def done(k: int, total: int) -> None:
             spent = self.clock() - began
             self.line(f"{stage}: {k}/{total} {unit}, {clock_time(spent)} so far, "
-                      f"ETA {clock_time(spent / max(k, 1) * (total - k))}")
+                      f"ETA {eta(spent, k, total - k)}")
         return done
 
 PROGRESS = Progress()  # the report's progress lines (the template's kernel imports this module once)
@@ -418,6 +415,18 @@ def first_run(exp_dir: str | Path) -> Path:
     if not runs: raise ValueError(f"{exp_dir}: the experiment kept no run folders (keep_runs=False?)")
     return runs[0]
 
+# %% ../nbs/62_report.ipynb #fb15b364
+GRID_ENV = {"backend": "ADRL_GRID_BACKEND", "address": "ADRL_RAY_ADDRESS"}  # how `adrl report --backend` travels
+
+def grid_options(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    "Where the report's grids run: `backend` and Ray `address` from the environment (None, None when unset)."
+    env = os.environ if environ is None else environ
+    backend, address = env.get(GRID_ENV["backend"]) or None, env.get(GRID_ENV["address"]) or None
+    if backend is not None: check_backend(backend)
+    if address is not None and backend != "ray":
+        raise ConfigError("address", f"is for the ray backend only (backend is {backend!r})")
+    return {"backend": backend, "address": address}
+
 # %% ../nbs/62_report.ipynb #7d7c3e79
 def ablation_names(names: list[str]) -> list[str]:
     "The ablations to train: `[]` none, `['all']` every ablation of ABLATIONS, else these names; unknown refused."
@@ -444,11 +453,11 @@ def check_ablation_seeds(seeds: list[int], train_seeds: list[int]) -> tuple[int,
 
 def report_ablations(exp: ExperimentResult, cfg: MarketConfig, names: list[str], seeds: tuple[int, ...],
                      episodes: int, eval_episodes: int, eval_seed: int, workers: int = 1,
-                     on_done=None) -> ExperimentResult:
+                     on_done=None, backend: str | None = None, address: str | None = None) -> ExperimentResult:
     "Train the ablations `names` of the default system with `seeds`, reusing the full system's runs of `exp`."
     return run_ablations(Config(environment=cfg), names, seeds=seeds, episodes=episodes, eval_every=0,
                          eval_episodes=eval_episodes, eval_seed=eval_seed, workers=workers, full=exp,
-                         full_label="system", on_done=on_done)
+                         full_label="system", on_done=on_done, backend=backend, address=address)
 
 def format_ablations(table: pd.DataFrame) -> pd.DataFrame:
     "The ablation table for the page: means, the drop with its t-interval, p-values, decision."
@@ -548,7 +557,7 @@ def hpo_table(results: pd.DataFrame, top: int = 5) -> pd.DataFrame:
     return keep[cols].reset_index(drop=True)
 
 def hpo_transfer(cfg: MarketConfig, opt: HyperparameterOptimizer, eval_episodes: int, eval_seed: int,
-                 workers: int = 1) -> dict | None:
+                 workers: int = 1, backend: str | None = None, address: str | None = None) -> dict | None:
     "The best trial's config and the default, trained alike once more, compared on the report's held-out days."
     best = [t for t in opt.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not best: return None
@@ -557,7 +566,7 @@ def hpo_transfer(cfg: MarketConfig, opt: HyperparameterOptimizer, eval_episodes:
     base = Config(environment=cfg)
     exp = run_experiment({"default": base, "tuned": override(base, best.params)}, seeds=opt.train_seeds,
                          episodes=opt.episodes, eval_every=0, eval_episodes=eval_episodes, baselines=(),
-                         eval_seed=eval_seed, workers=workers)
+                         eval_seed=eval_seed, workers=workers, backend=backend, address=address)
     w = exp.final.groupby(["episode", "agent"]).pct_optimum.mean().unstack()
     r = paired_test(w["default"].to_numpy(), w["tuned"].to_numpy(), rng=eval_seed)
     return {"best_is_default": False, "best_trial": best.number, "tuning_value": float(best.value),
@@ -755,7 +764,7 @@ def _run_system(ctx: ReportContext) -> TrainedSystem:
     v, runs = ctx.values, output_dir("")   # the training runs' folders are kept for the A/B test and the analytics
     exp = run_experiment({"system": Config(environment=ctx.cfg)}, seeds=check_seeds(v["train_seeds"]),
                          episodes=v["train_episodes"], eval_every=0, eval_episodes=v["episodes"], baselines=(),
-                         eval_seed=v["seed"], out_dir=runs, keep_runs=True, workers=v["workers"],
+                         eval_seed=v["seed"], out_dir=runs, keep_runs=True, workers=v["workers"], **grid_options(),
                          on_done=PROGRESS.counter("training the system", "runs"))
     _show(save_figure(learning_curves(exp.curves, metric=TRAIN_SCORE), ctx.out / "learning_curves.png"),
           format_summary(summary_table(exp.final, seed=v["seed"])))
@@ -773,7 +782,8 @@ def _run_ablations(ctx: ReportContext) -> pd.DataFrame:
     if system is None: raise ValueError("ablations: need the trained system (train_episodes > 0), run before them")
     abl = report_ablations(system.exp, ctx.cfg, ablation_names(v["ablations"]),
                            check_ablation_seeds(v["ablation_seeds"], v["train_seeds"]), v["train_episodes"],
-                           ablation_days(v), v["seed"], v["workers"], PROGRESS.counter("ablations", "training runs"))
+                           ablation_days(v), v["seed"], v["workers"], PROGRESS.counter("ablations", "training runs"),
+                           **grid_options())
     table = ablation_table(abl.final, alpha=v["alpha"], seed=v["seed"])
     _show(save_figure(ablation_barplot(table, interval="t"), ctx.out / "ablations.png"),
           format_ablations(table).set_index("Ablation"))
@@ -801,7 +811,7 @@ def _run_hpo(ctx: ReportContext) -> tuple[pd.DataFrame, dict | None]:
     v = ctx.values
     opt = report_hpo(ctx.cfg, v["hpo_trials"], v["hpo_episodes"], v["hpo_eval_days"], ctx.out, sampler_seed=v["seed"])
     ctx.timings["hpo_trials_s"] = {int(n): _num(s) for n, s in zip(opt.results.number, opt.results.duration_s)}
-    transfer = hpo_transfer(ctx.cfg, opt, v["episodes"], v["seed"], v["workers"])
+    transfer = hpo_transfer(ctx.cfg, opt, v["episodes"], v["seed"], v["workers"], **grid_options())
     _show(hpo_table(opt.results))
     print(hpo_statement(opt.results, transfer))
     return opt.results, transfer
@@ -919,6 +929,7 @@ def report_files(values: Mapping[str, Any]) -> tuple[str, ...]:
 def check_sections(values: Mapping[str, Any]) -> None:
     "Refuse section parameters that cannot work together, before anything runs (ParameterError naming the field)."
     try:
+        grid_options()                                   # `adrl report --backend`: where the grids run
         for sec in SECTIONS: sec.check(values)
     except ValueError as err: raise ParameterError(str(err)) from None
 

@@ -5,7 +5,6 @@
 # %% ../nbs/54_scaling.ipynb #9ef6a9eb
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pwd
 import secrets
@@ -13,8 +12,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -200,29 +197,32 @@ def study_storage(url: str,  # sqlite:///... or postgresql://...
                   grace_period: int | None = None,  # seconds without one before its trial fails (None: 2 × interval)
                   max_retry: int = 2):  # times a dead worker's trial is retried with the same parameters
     "An Optuna RDB storage on `url` (checked): heartbeats mark a dead worker's trial failed, and it is retried."
-    import optuna
     from adrl.hpo import make_storage
-    storage = make_storage(check_storage(url), heartbeat_interval=heartbeat_interval,
-                           grace_period=grace_period or 2 * heartbeat_interval)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage.heartbeat_stale_trial_callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-    return storage
+    return make_storage(check_storage(url), heartbeat_interval=heartbeat_interval,
+                        grace_period=grace_period or 2 * heartbeat_interval, max_retry=max_retry)
 
 # %% ../nbs/54_scaling.ipynb #bdbc46b9
+def _hpo_job(spec: dict) -> dict[str, Any]:
+    "One worker of `hpo_workers` as a grid job (chapter 44): chapter 53's `optimize_worker` with the spec's arguments."
+    from adrl.hpo import optimize_worker
+    return optimize_worker(**spec)
+
 def hpo_workers(storage: str,  # the study's database URL (sqlite:/// or postgresql://), shared by the workers
-                n_workers: int = 2,  # worker processes, started together
+                n_workers: int = 2,  # workers, started together
                 n_trials: int = 10,  # trials each worker adds
                 study_name: str = "adrl",  # the study within the storage
                 config=None,  # the base Config (or YAML path, or dict) to tune
+                backend: str = "process",  # "process": spawned processes; "ray": Ray tasks; "sequential": here
+                address: str | None = None,  # ray: a running cluster (None: a local Ray with n_workers CPUs)
+                first_worker: int = 0,  # the number of the first worker (others on other machines: other numbers)
                 **options) -> list[dict[str, Any]]:  # HyperparameterOptimizer's other arguments (out_dir, episodes…)
-    "Run `n_workers` processes of chapter 53's optimiser on one study; each one's best parameters at its end."
+    "Run `n_workers` workers of chapter 53's optimiser on one study; each one's best parameters at its end."
     check_storage(storage)
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ConfigError("n_workers", f"{n_workers!r} must be a whole number of at least 1")
-    from adrl.hpo import optimize_worker
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
-        futures = [pool.submit(optimize_worker, storage, study_name, n_trials, config, worker, **options)
-                   for worker in range(n_workers)]
-        return [f.result() for f in futures]
+    from adrl.grids import run_grid
+    from adrl.services import _hpo_job     # the package's function (not a notebook's copy): workers import it by name
+    specs = [dict(storage=storage, study_name=study_name, n_trials=n_trials, config=config, worker=worker, **options)
+             for worker in range(first_worker, first_worker + n_workers)]
+    return run_grid(_hpo_job, specs, [f"hpo-worker-{s['worker']}" for s in specs], backend=backend,
+                    workers=n_workers, address=address)

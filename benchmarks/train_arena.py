@@ -13,6 +13,19 @@ best baseline (t-interval, bootstrap interval, paired t-test p) and the share of
 Threads are pinned to one.
 The issue's targets (>= 90 % of the bound, p < 0.01 against the best baseline, a third of the gap closed) are
 measured here, not asserted. `--out` writes the numbers as JSON (atomically).
+
+Population mode (chapter 37): `--population K` runs the welfare question instead of the seat section. For k in
+0, 1, 2, 4, ... up to K (powers of two, and K), k seats (seat 0 and the dual rivals' seats) learn at once with one
+shared network (`PopulationSeats(seed=--first-seed)`, `--train-days` days each, checkpoints on `--val-days`
+validation days), the rest of the seats the tuned rival mix; every seat of the `--eval-days` held-out days of
+`--seed` is scored against its own bound. It prints, per k, `population_k{k}_{metric}: mean [95 % bootstrap CI]`
+for the learners' % of bound and its paired gain over the same seats as pacers, the never-learning seats' % of
+bound and its paired change, the platform's revenue and welfare (value won) and their % change from k = 0, and the
+CPA-violation rates; then the training and evaluation wall times and the gate's verdict per k. The trained agents
+play whatever the gate says unless `--population-gate` is given (then a population the gate switches off plays its
+pacers, which is the k = 0 arena). Run: .venv/bin/python benchmarks/train_arena.py --population 8
+Measured: `--population 8 --train-days 160 --eval-days 30` takes 5-7 minutes on two shared cores (304-422 s in three
+runs, the same numbers bit for bit); the default 640 training days are about four times the training.
 """
 import os
 
@@ -27,6 +40,7 @@ import time  # noqa: E402
 
 from adrl.arena_evaluate import arena_summary, evaluate_arena  # noqa: E402
 from adrl.arena_learner import LearnerTraining, ResidualSeats, learner_report  # noqa: E402
+from adrl.arena_population import population_welfare, welfare_summary  # noqa: E402
 from adrl.arena_seats import fitted_policy  # noqa: E402
 from adrl.config import ArenaConfig, atomic_write, check_number  # noqa: E402
 from adrl.evaluate import seed_streams  # noqa: E402
@@ -44,6 +58,10 @@ def parse(argv=None):
     p.add_argument("--val-days", type=int, default=32, help="validation days of each learner")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (its tuning stream tunes every policy)")
     p.add_argument("--advertisers", type=int, default=48, help="advertisers of the arena (rivals scaled to fit)")
+    p.add_argument("--population", type=int, default=0,
+                   help="population mode: k = 0, 1, 2, 4 ... up to this many learners (0: the seat section)")
+    p.add_argument("--population-gate", action="store_true",
+                   help="population mode: a population the validation gate switches off plays its pacers")
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
     args = p.parse_args(argv)
     try:
@@ -53,6 +71,9 @@ def parse(argv=None):
         check_number("--val-days", args.val_days, int, ge=1)
         check_number("--first-seed", args.first_seed, int, ge=0)
         check_number("--advertisers", args.advertisers, int, ge=6, le=4096)
+        seats = 1 + sum(c for name, c in arena(args.advertisers).rivals if name == "dual")
+        check_number("--population", args.population, int, ge=0, le=seats,
+                     hint="seat 0 and the dual rivals' seats")
     except ValueError as e:
         print(f"train_arena: {e}", file=sys.stderr)
         sys.exit(2)
@@ -69,8 +90,31 @@ def arena(advertisers: int) -> ArenaConfig:
                                rivals=tuple((n, c) for (n, _), c in zip(cfg.rivals, counts)))
 
 
+def population_section(args, cfg: ArenaConfig) -> None:
+    "The welfare question (chapter 37): k learners of one shared network, the rest the tuned rival mix."
+    start, K = time.perf_counter(), args.population
+    ks = sorted({0, K, *(2 ** i for i in range(K.bit_length()) if 2 ** i <= K)})
+    training = LearnerTraining(days=args.train_days, val_days=args.val_days,
+                               eval_every=max(LearnerTraining.num_envs, args.train_days // 4))
+    frame, seats = population_welfare(cfg, ks, training, days=args.eval_days, seed=args.seed,
+                                      train_seed=args.first_seed, gate=args.population_gate,
+                                      progress=sys.stderr.isatty())
+    summary = welfare_summary(frame, seed=args.seed)
+    for r in summary.itertuples():
+        if r.n: print(f"population_k{r.k}_{r.metric}: {r.mean:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]")
+    for k, s in seats.items():
+        print(f"population_k{k}_train_wall_s: {s.fit_seconds:.1f}")
+        print(f"population_k{k}_eval_wall_s: {s.eval_seconds:.1f}")
+        if k: print(f"population_k{k}_gate: " + (f"agent after {s.chosen} days" if s.gate_passed else "pacer alone"))
+    print(f"total_wall_s: {time.perf_counter() - start:.1f}")
+    out = {"args": vars(args), "ks": ks, "summary": summary.to_dict("records"),
+           "gate": {k: bool(s.gate_passed) for k, s in seats.items() if k}}
+    if args.out: atomic_write(args.out, json.dumps(out, indent=2, default=float))
+
+
 def main(argv=None):
     args = parse(argv)
+    if args.population: return population_section(args, arena(args.advertisers))
     cfg, start = arena(args.advertisers), time.perf_counter()
     tune = seed_streams(args.seed).tune
     baselines = {n: fitted_policy(cfg, n, tune) for n in BASELINES}

@@ -40,3 +40,23 @@ def postgres_url():
         pytest.skip(PG_MISSING)   # not root and no server binaries: .ci/setup could not install them
     with PostgresServer() as pg:
         yield pg.url
+
+
+# tests/test_report.py's and tests/test_report_folder.py's tiny report: the smoke preset made smaller still (values as
+# the command line gives them); both files keep their own copy of these values and check it against this one
+TINY_REPORT = {"episodes": "4", "agents": "random,fixed,dual,oracle", "max_steps": "10", "initial_budget": "100",
+               "traffic_scale": "0.1", "seed": "3"}
+
+
+@pytest.fixture(scope="session")
+def tiny_params() -> dict:
+    "The parameters of `tiny_report`."
+    return dict(TINY_REPORT)
+
+
+@pytest.fixture(scope="session")
+def tiny_report(tmp_path_factory) -> Path:
+    """One real tiny report (`run_report`, run id `tiny`), made once for the session and shared read-only: the first
+    of test_report's two runs and test_report_folder's earlier report (each made its own before, ~25 s apiece)."""
+    from adrl.report import run_report
+    return run_report(TINY_REPORT, out_root=tmp_path_factory.mktemp("tiny"), run_id="tiny", progress=False)

@@ -1,5 +1,7 @@
 """Grids on every backend (issue 18): the same tables in sequence, on the process pool and on Ray; a grid killed with
-`kill -9` resumes without redoing its finished jobs; bad backends and addresses are refused before any job runs."""
+`kill -9` resumes without redoing its finished jobs; bad backends and addresses are refused before any job runs; and
+`adrl report --backend ray --address ...` sends the report's training grid to that cluster, with the same report."""
+import json
 import os
 import signal
 import socket
@@ -106,3 +108,27 @@ def test_bad_backend_and_address_are_refused_before_any_job_and_lose_nothing(tmp
     assert {f: f.stat().st_mtime_ns for f in out.rglob("*") if f.is_file()} == before   # nothing lost or rewritten
     with pytest.raises(ConfigError, match="address: 'head' must be host:port of a Ray head"):
         run_experiment({"a": tiny()}, seeds=(0,), episodes=4, backend="ray", address="head", baselines=())
+
+
+# the smoke report with the system trained on two seeds: one grid of two jobs (sizes that only check the plumbing);
+# with workers = 1 it runs in sequence unless --backend says otherwise
+REPORT = ["-p", "episodes", "3", "-p", "agents", "dual,oracle", "-p", "max_steps", "10", "-p", "initial_budget", "100",
+          "-p", "train_episodes", "2", "-p", "train_seeds", "0,1", "-p", "ab_test", ""]
+
+
+def test_adrl_report_runs_its_grids_on_the_ray_cluster_given_with_the_same_numbers(ray_local, tmp_path):
+    from adrl.cli import run_cli
+    address = ray_local.get_runtime_context().gcs_address           # the session's Ray, as a cluster to join
+    drivers = lambda: {j["DriverPid"] for j in ray_local._private.state.jobs()}
+    before = drivers()
+    code, out, err = run_cli("report", *REPORT, "--backend", "ray", "--address", address, "--out-root", str(tmp_path),
+                             "--run-id", "ray")
+    assert code == 0, err[-3000:]
+    joined = drivers()
+    assert joined - before - {os.getpid()}, "the report's kernel never joined the cluster"    # a new driver
+    assert "ADRL_GRID_BACKEND" not in os.environ and "ADRL_RAY_ADDRESS" not in os.environ       # restored
+    code, out, err = run_cli("report", *REPORT, "--out-root", str(tmp_path), "--run-id", "here")   # in sequence
+    assert code == 0, err[-3000:]
+    assert drivers() == joined                                      # without --backend ray: no driver joined
+    ray_doc, here_doc = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("ray", "here"))
+    assert "system" in ray_doc["agents"] and ray_doc == here_doc    # the same report, wherever its grid ran

@@ -85,3 +85,89 @@ def test_pass_takes_the_notebooks_nbdev_test_takes():
     assert [n for n in names if n[0].isdigit()] == chapters
     assert "index.ipynb" in names and "reports/report_experiment.ipynb" in names
     assert not any(Path(n).name.startswith(("_", ".")) for n in names)
+
+
+# JupyterLab and the notebooks' metadata: opening a notebook must not mark it modified, saving it must write the
+# committed (nbdev-clean) form back. JupyterLab writes the kernel's kernelspec and kernel_info's language_info into
+# the model when the kernel starts and marks it modified unless both are deep-equal to what it loaded; the
+# project's server config (.ci/jupyter, used by `make lab`) hands notebooks out with those values and cleans on save.
+SERVER_CONFIG = ROOT / ".ci" / "jupyter" / "jupyter_server_config.py"
+
+
+def lab_contents_manager(root_dir: Path):
+    "The contents manager `make lab` serves notebooks with, configured by the project's server config."
+    from traitlets.config.loader import PyFileConfigLoader
+    cfg = PyFileConfigLoader(SERVER_CONFIG.name, str(SERVER_CONFIG.parent)).load_config()
+    return cfg.ServerApp.contents_manager_class(config=cfg, root_dir=str(root_dir))
+
+
+def lab_notebooks(nbs: Path) -> list[Path]:
+    "Every notebook JupyterLab can open under `nbs` (not in `_` or `.` folders), relative to it."
+    return sorted(p.relative_to(nbs) for p in nbs.rglob("*.ipynb")
+                  if not any(part.startswith(("_", ".")) for part in p.relative_to(nbs).parts[:-1]))
+
+
+@pytest.fixture(scope="module")
+def kernel_reports() -> dict:
+    "What JupyterLab writes into a notebook as the project's kernel starts: its kernelspec, kernel_info's language_info"
+    from jupyter_client.manager import start_new_kernel
+    km, kc = start_new_kernel(kernel_name="python3")
+    try: info = kc.kernel_info(reply=True, timeout=60)["content"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    spec = km.kernel_spec
+    return {"kernelspec": {"name": km.kernel_name, "display_name": spec.display_name, "language": spec.language},
+            "language_info": info["language_info"]}
+
+
+def test_lab_opens_every_notebook_unmodified(kernel_reports):
+    import asyncio
+    nbs = ROOT / "nbs"
+    manager = lab_contents_manager(nbs)
+    names = lab_notebooks(nbs)
+    assert len(names) > 20 and Path("reports/report_experiment.ipynb") in names
+    for name in names:
+        meta = asyncio.run(manager.get(str(name)))["content"]["metadata"]
+        for key in ("kernelspec", "language_info"):
+            assert meta.get(key) == kernel_reports[key], f"{name}: JupyterLab would rewrite {key} and mark it modified"
+
+
+def nbdev_cleaned(path: Path) -> str:
+    "The text `nbdev_clean` would write for the notebook at `path` (with the settings.ini above it)."
+    import json
+    from execnb.nbio import nb2str
+    from nbdev.clean import clean_nb
+    from nbdev.config import get_config
+    cfg = get_config(path=path.parent)
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    clean_nb(nb, cfg.clear_all, cfg.get("allowed_metadata_keys").split(), cfg.get("allowed_cell_metadata_keys").split(),
+             cfg.clean_ids)
+    return nb2str(nb)
+
+
+def test_saving_from_lab_writes_the_committed_form(tmp_path, kernel_reports):
+    """Open (with the kernel's metadata), save: the metadata on disk is the committed one again, a notebook that was
+    nbdev-clean is byte for byte what it was, and nothing else is written (nbdev's trust file, say)."""
+    import asyncio
+    import json
+    import shutil
+    shutil.copy(ROOT / "settings.ini", tmp_path / "settings.ini")   # the hook reads jupyter_hooks and the keys here
+    shutil.copytree(ROOT / "nbs", tmp_path / "nbs", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    nbs = tmp_path / "nbs"
+    before = {p: p.read_bytes() for p in nbs.rglob("*") if p.is_file()}
+    manager = lab_contents_manager(nbs)
+    names, clean = lab_notebooks(nbs), 0
+    for name in names:
+        text = (nbs / name).read_text(encoding="utf-8")
+        is_clean = nbdev_cleaned(nbs / name) == text        # .ci/test's first step requires that of every notebook
+        model = asyncio.run(manager.get(str(name)))
+        model["content"]["metadata"].update(kernel_reports)   # what the browser holds once the kernel runs
+        asyncio.run(manager.save({k: model[k] for k in ("type", "format", "content")}, str(name)))
+        saved = (nbs / name).read_text(encoding="utf-8")
+        assert json.loads(saved)["metadata"] == json.loads(text)["metadata"], f"{name}: saving changed its metadata"
+        if is_clean:
+            assert saved == text, f"{name}: saving from JupyterLab changed a clean notebook"
+        clean += is_clean
+    assert clean > len(names) // 2, "most notebooks should be nbdev-clean (run nbdev_clean)"
+    assert {p for p in nbs.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts} == set(before)

@@ -1,6 +1,12 @@
 """The experiment report end to end: the template executed by papermill (tiny sizes) into temporary folders."""
 import json
+import multiprocessing
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,10 +22,30 @@ TINY = {"episodes": "4", "agents": "random,fixed,dual,oracle", "max_steps": "10"
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    "The same report run twice, into two different folders."
-    return [run_report(TINY, out_root=tmp_path_factory.mktemp(name), run_id="tiny", preset="smoke", progress=False)
-            for name in ("first", "second")]
+def piped_report(tmp_path_factory):
+    """`adrl report` (tiny, with a small arena) started with its output redirected to a file, and left running:
+    (process, log, report folder). two_runs starts it, so that it runs beside two_runs' own report (two cores); its
+    test waits for it."""
+    root = tmp_path_factory.mktemp("piped")
+    params = {**TINY, "arena_days": "2", "arena": "{impressions_per_day: 1000, num_steps: 6}"}
+    args = [os.path.join(os.path.dirname(sys.executable), "adrl"), "report", "--preset", "smoke", "--out-root",
+            str(root), "--run-id", "piped"]
+    for k, v in params.items(): args += ["-p", k, v]
+    log = root / "report.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    yield proc, log, root / "piped"
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, tiny_report, tiny_params, piped_report):
+    "The same report run twice, into two different folders: the session's tiny report, and the smoke preset's."
+    assert tiny_params == TINY
+    return [tiny_report, run_report(TINY, out_root=tmp_path_factory.mktemp("second"), run_id="tiny", preset="smoke",
+                                    progress=False)]
 
 
 def test_every_output_written(two_runs):
@@ -101,8 +127,9 @@ def test_unknown_parameter_rejected_before_running(tmp_path):
     assert not root.exists()
 
 
-def test_failed_rerun_keeps_the_earlier_report(tmp_path):
-    good = run_report(TINY, out_root=tmp_path, run_id="keep", progress=False)
+def test_failed_rerun_keeps_the_earlier_report(tmp_path, tiny_report, tiny_params):
+    assert tiny_params == TINY
+    good = Path(shutil.copytree(tiny_report, tmp_path / "keep"))       # the earlier report: a real one, copied
     before = {p.name: p.read_bytes() for p in good.iterdir()}
     with pytest.raises(ReportError) as info:
         run_report({**TINY, "episodes": "-1"}, out_root=tmp_path, run_id="keep", progress=False)
@@ -166,11 +193,37 @@ TRAINED = {**TINY, "train_episodes": "8", "train_seeds": "0,1", "workers": "2", 
            "arena_days": "3", "arena": "{impressions_per_day: 1500, num_steps: 12}"}
 
 
+def run_in_a_fork(fn, failure: Path):
+    "Start `fn()` in a fork of pytest (adrl is imported already); its traceback, if it fails, goes to `failure`."
+    def body():
+        code = 1
+        try:
+            fn()
+            code = 0
+        except BaseException:
+            import traceback
+            failure.write_text(traceback.format_exc())
+        finally:
+            os._exit(code)
+    child = multiprocessing.get_context("fork").Process(target=body)
+    child.start()
+    return child
+
+
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory):
-    "The trained report twice: with two worker processes and in one process."
-    return [run_report({**TRAINED, "workers": w}, out_root=tmp_path_factory.mktemp(f"w{w}"), run_id="trained",
-                       preset="smoke", progress=False) for w in ("2", "1")]
+    """The trained report twice: with two worker processes and in one process — side by side, the one-process run in
+    a fork of pytest (each report's kernel mostly keeps one core busy; one after the other took 89 s here)."""
+    roots = {w: tmp_path_factory.mktemp(f"w{w}") for w in ("2", "1")}
+    def run(w: str) -> Path:
+        return run_report({**TRAINED, "workers": w}, out_root=roots[w], run_id="trained", preset="smoke",
+                          progress=False)
+    failure = tmp_path_factory.mktemp("w1-failure") / "traceback.txt"
+    child = run_in_a_fork(lambda: run("1"), failure)
+    try: first = run("2")
+    finally: child.join(timeout=1800)
+    assert child.exitcode == 0, failure.read_text() if failure.exists() else f"exit code {child.exitcode}"
+    return [first, roots["1"] / "trained"]
 
 
 def test_trained_report_is_reproducible_and_worker_independent(trained_runs):
@@ -223,23 +276,15 @@ def test_every_section_with_a_trained_system(trained_runs):
     assert (run / "ab_test.md").read_text(encoding="utf-8").startswith(f"# A/B test: system (seed 0) vs {ab['name_b']}")
 
 
-def test_progress_lines_reach_a_file(tmp_path):
+def test_progress_lines_reach_a_file(piped_report):
     """`adrl report` with its output redirected to a file: a line as each section starts and ends, or is off."""
-    import os
-    import subprocess
-    import sys
-    exe = os.path.join(os.path.dirname(sys.executable), "adrl")
-    log = tmp_path / "report.log"
-    params = {**TINY, "arena_days": "2", "arena": "{impressions_per_day: 1000, num_steps: 6}"}
-    args = [exe, "report", "--preset", "smoke", "--out-root", str(tmp_path), "--run-id", "piped"]
-    for k, v in params.items(): args += ["-p", k, v]
-    with open(log, "w") as out:
-        done = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, timeout=600)
+    proc, log, folder = piped_report
+    proc.wait(timeout=600)
     text = log.read_text()
-    assert done.returncode == 0, text[-3000:]
+    assert proc.returncode == 0, text[-3000:]
     lines = [line for line in text.splitlines() if line.startswith("[adrl report ")]
     assert any(line.endswith("The trained system: off in this run") for line in lines), lines
     assert any("The arena: many advertisers in the same auctions: started" in line for line in lines), lines
     assert any("The arena: many advertisers in the same auctions: done in " in line for line in lines), lines
-    html = (tmp_path / "piped" / "experiment_report.html").read_text()
+    html = (folder / "experiment_report.html").read_text()
     assert "Traceback" not in html and "Warning" not in html       # nothing a reader should not see in the report

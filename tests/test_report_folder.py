@@ -1,11 +1,12 @@
 """The report folder under `kill -9` and under two runs with one run id (issue 19 item 1); the loopback check (item 11).
 
-A driver process runs `run_report` with `adrl.report._reached` replaced: at the named point it writes a marker file
-and waits for a `go` file, so a test can kill it exactly there (SIGKILL) or let it go on. At the swap points the
-driver's execution is a stand-in — `execute_template` copies a report made once by a real run, plus a label saying
-which attempt it is — so those tests take seconds; the kill during execution runs the real template and kernel."""
+A driver process (a fork of pytest) runs `run_report` with `adrl.report._reached` replaced: at the named point it
+writes a marker file and waits for a `go` file, so a test can kill it exactly there (SIGKILL) or let it go on. At the
+swap points the driver's execution is a stand-in — `execute_template` copies a report made once by a real run, plus a
+label saying which attempt it is — so those tests take seconds; the kill during execution runs the real template and
+kernel."""
 import functools
-import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -24,23 +25,37 @@ TINY = {"episodes": "4", "agents": "random,fixed,dual,oracle", "max_steps": "10"
         "traffic_scale": "0.1", "seed": "3"}
 LABEL = "attempt.txt"  # the stand-in execution's label: which attempt a folder holds
 
-DRIVER = r"""
-import json, os, shutil, sys, time
-from pathlib import Path
-import adrl.report as report
-out_root, run_id, point, source, label, signals = sys.argv[1:7]
-params, signals = json.loads(sys.argv[7]), Path(signals)
-def reached(name):                       # at the named point: say so, then wait to be killed or let go
-    if name != point: return
-    (signals / "reached").write_text(str(os.getpid()))
-    while not (signals / "go").exists(): time.sleep(0.05)
-report._reached = reached
-def execute(notebook, values, progress=True, template=None):    # the stand-in: a finished report, labelled
-    for f in Path(source).iterdir(): shutil.copy(f, Path(notebook).parent / f.name)
-    (Path(notebook).parent / "attempt.txt").write_text(label)
-if source: report.execute_template = execute
-report.run_report(params, out_root=out_root, run_id=run_id, progress=False)
-"""
+def drive(out_root: str, run_id: str, point: str, source: str, label: str, signals: Path, params: dict,
+          log: Path) -> None:
+    """The driver process's body: run_report with `_reached` waiting at `point` and, with a `source`, the stand-in
+    execution. It runs in a fork of pytest (adrl.report is imported already: a fresh interpreter spent ~6 CPU seconds
+    importing it, per driver), in a session of its own and with its output in `log`; it never returns."""
+    code = 1
+    try:
+        os.setsid()                      # its own process group: kill() takes its kernel too
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+
+        def reached(name):               # at the named point: say so, then wait to be killed or let go
+            if name != point: return
+            (signals / "reached").write_text(str(os.getpid()))
+            while not (signals / "go").exists(): time.sleep(0.05)
+
+        def execute(notebook, values, progress=True, template=None):    # the stand-in: a finished report, labelled
+            for f in Path(source).iterdir(): shutil.copy(f, Path(notebook).parent / f.name)
+            (Path(notebook).parent / LABEL).write_text(label)
+        report._reached = reached
+        if source: report.execute_template = execute
+        report.run_report(params, out_root=out_root, run_id=run_id, progress=False)
+        code = 0
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def snapshot(folder: Path, skip=()) -> dict:
@@ -58,16 +73,19 @@ class Driver:
     def __init__(self, out_root: Path, point: str, source: Path | None, name: str, params=TINY, run_id="keep"):
         self.signals = out_root.parent / f"signals-{name}"
         self.signals.mkdir()
-        args = [sys.executable, "-c", DRIVER, str(out_root), run_id, point, str(source or ""), name, str(self.signals),
-                json.dumps(params)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
+        self.log = self.signals / "output.log"
+        self.proc = multiprocessing.get_context("fork").Process(
+            target=drive, args=(str(out_root), run_id, point, str(source or ""), name, self.signals, params, self.log))
+        self.proc.start()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
     def wait_for(self, marker: Path, timeout: float = 300) -> None:
         "Wait until `marker` exists (the driver is there) while the driver lives."
         end = time.monotonic() + timeout
         while not marker.exists():
-            if self.proc.poll() is not None: pytest.fail(f"the driver ended early:\n{self.proc.stdout.read()[-3000:]}")
+            if not self.proc.is_alive(): pytest.fail(f"the driver ended early:\n{self.output()}")
             if time.monotonic() > end: pytest.fail(f"the driver did not reach {marker} in {timeout} s")
             time.sleep(0.05)
 
@@ -77,21 +95,23 @@ class Driver:
     def kill(self) -> None:
         "kill -9 the run, then its whole process group (its kernel, which would die on its own a little later)."
         os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
+        self.proc.join(timeout=30)
+        assert self.proc.exitcode == -signal.SIGKILL
         try: os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError: pass
 
     def go(self) -> int:
         (self.signals / "go").write_text("")
-        out, _ = self.proc.communicate(timeout=300)
-        assert self.proc.returncode == 0, out[-3000:]
-        return self.proc.returncode
+        self.proc.join(timeout=300)
+        assert self.proc.exitcode == 0, self.output()
+        return self.proc.exitcode
 
 
 @pytest.fixture(scope="module")
-def good(tmp_path_factory) -> Path:
-    "A real tiny report, made once: the earlier report every test starts from, and the stand-in's source."
-    return run_report(TINY, out_root=tmp_path_factory.mktemp("good"), run_id="tiny", progress=False)
+def good(tiny_report, tiny_params) -> Path:
+    "A real tiny report, made once (the session's): the earlier report every test starts from, the stand-in's source."
+    assert tiny_params == TINY
+    return tiny_report
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """PostgreSQL started by the project, and Optuna on it (issue 18): a session's throw-away server, its URL checked
 (wrong password, nothing listening, a bad URL — each one line naming `storage`), and two worker processes on one study
 where one is killed with SIGKILL mid-trial: the heartbeat marks its trial failed and the other worker retries it."""
+import json
 import os
 import signal
 import socket
@@ -13,8 +14,13 @@ import optuna
 import pytest
 from sqlalchemy.engine import make_url
 
-from adrl.config import ConfigError
+from adrl.config import Config, ConfigError, override
 from adrl.services import check_storage, hpo_workers, study_storage
+
+# a small market and two-day trials: the plumbing is checked, not the search (overrides, as `-o` gives them too)
+TINY = {"environment.max_steps": 10, "environment.initial_budget": 400.0, "experiment.num_envs": 2,
+        "agent.learning_starts": 10, "agent.batch_size": 16, "agent.buffer_size": 2000, "device": "cpu"}
+BUDGET = ["--episodes", "2", "--eval-every", "2", "--eval-episodes", "1"]
 
 
 def _free_port() -> int:
@@ -101,5 +107,59 @@ def test_a_killed_workers_trial_is_failed_by_its_heartbeat_and_retried(postgres_
     retried = [t for t in study.trials if Retry.retried_trial_number(t) == dead.number]
     assert len(retried) == 1 and retried[0].state == optuna.trial.TrialState.COMPLETE, retried
     assert retried[0].params == dead.params and retried[0].value == dead.params["x"] ** 2
+    assert retried[0].system_attrs["retry_history"] == [dead.number]     # Optuna's own record of the retry
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
     storage.engine.dispose()
+
+
+def test_the_optimisers_storage_retries_a_dead_workers_trial(postgres_url):
+    "HyperparameterOptimizer(max_retry=N) opens its study on a storage with Optuna's retry callback (chapter 53)."
+    from adrl.hpo import HyperparameterOptimizer, make_storage
+    for n in (2, 3):
+        opt = HyperparameterOptimizer(1, override(Config(), TINY), storage=postgres_url, study_name=f"retry-{n}",
+                                      max_retry=n)
+        callback = opt.study._storage.get_heartbeat_stale_trial_callback()
+        assert isinstance(callback, optuna.storages.RetryHeartbeatStaleTrialCallback) and callback._max_retry == n
+    assert make_storage(postgres_url).get_heartbeat_stale_trial_callback() is None      # no max_retry: no retry
+    with pytest.raises(ConfigError, match="max_retry: -1 is out of range"):
+        HyperparameterOptimizer(1, override(Config(), TINY), storage=postgres_url, max_retry=-1)
+
+
+def _adrl(*args: str, cwd) -> subprocess.CompletedProcess:
+    "The console script, as a user runs it."
+    adrl = os.path.join(os.path.dirname(sys.executable), "adrl")
+    return subprocess.run([adrl, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_adrl_hpo_runs_two_worker_processes_on_one_postgres_study(postgres_url, tmp_path):
+    overrides = [a for k, v in TINY.items() for a in ("-o", f"{k}={v}")]
+    r = _adrl("hpo", "--storage", postgres_url, "--study", "cli", "--workers", "2", "--trials", "1", *BUDGET,
+              "--out", "hpo", *overrides, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    hidden = make_url(postgres_url).render_as_string(hide_password=True)
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"study 'cli' in {hidden}: 2 trials (2 completed, 0 pruned, 0 failed)", r.stdout
+    assert make_url(postgres_url).password not in r.stdout + r.stderr              # never the password
+    study = optuna.load_study(study_name="cli", storage=postgres_url)
+    assert sorted(t.state.name for t in study.trials) == ["COMPLETE", "COMPLETE"]
+    assert lines[1] == f"best: trial {study.best_trial.number}, {study.best_value:.2f} % of optimum on the tuning " \
+                       "days, with", r.stdout
+    assert {p.name for p in (tmp_path / "hpo").iterdir()} == {"optimization_results.csv", "best_params.yaml",
+                                                              "best_config.yaml"}   # the study is on the server
+    r = _adrl("hpo", "--storage", hidden.replace("***", "wrong"), "--out", "other", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip() == f"adrl: error: --storage {hidden}: wrong user name or password for user 'adrl' at " \
+                               f"127.0.0.1:{make_url(postgres_url).port}", r.stderr
+    assert not (tmp_path / "other").exists()                                        # refused, nothing written
+
+
+def test_hpo_workers_as_ray_tasks_on_one_study(ray_local, tmp_path):
+    "Two workers of chapter 53's search as Ray tasks (the session's Ray), sharing a SQLite study."
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    best = hpo_workers(url, n_workers=2, n_trials=1, config=override(Config(), TINY), backend="ray", out_dir=tmp_path,
+                       episodes=2, eval_every=2, eval_episodes=1, try_defaults=False)
+    study = optuna.load_study(study_name="adrl", storage=url)
+    assert sorted(t.state.name for t in study.trials) == ["COMPLETE", "COMPLETE"]
+    assert len({json.dumps(t.params, sort_keys=True) for t in study.trials}) == 2   # two workers, two samplers
+    assert all(b in [t.params for t in study.trials] for b in best)
+    assert ray_local.is_initialized()                          # the session's Ray, used and left running

@@ -40,16 +40,11 @@ def adrl(*args, **kw):
     return subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def metrics(run: Path) -> pd.DataFrame:
-    return pd.read_csv(run / "metrics.csv")   # wall time is in timings.csv, not here
-
-
 def run_and_kill(cfg: Path, episodes: str, a: Path, b: Path, rows: int, poll: float, timeout: int) -> None:
-    """Train `episodes` days into `a` uninterrupted; the same into `b`, killed with SIGKILL once `last.pt` and
-    `rows` lines of metrics.csv exist (the header included), asserting it logged fewer rows than a whole run (one
-    per iteration of 4 days). The caller resumes it."""
-    p = adrl("train", "--config", str(cfg), "--episodes", episodes, "--out", str(a))
-    assert p.wait(timeout=timeout) == 0, p.stderr.read()
+    """Train `episodes` days into `a` uninterrupted and, at the same time (two cores), the same into `b`, killed with
+    SIGKILL once `last.pt` and `rows` lines of metrics.csv exist (the header included), asserting it logged fewer
+    rows than a whole run (one per iteration of 4 days). The caller resumes it."""
+    whole = adrl("train", "--config", str(cfg), "--episodes", episodes, "--out", str(a))   # side by side: 2 cores
     p = adrl("train", "--config", str(cfg), "--episodes", episodes, "--out", str(b))
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -60,32 +55,8 @@ def run_and_kill(cfg: Path, episodes: str, a: Path, b: Path, rows: int, poll: fl
     p.send_signal(signal.SIGKILL)
     assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
     assert len(pd.read_csv(b / "metrics.csv")) < int(episodes) // 4
-
-
-def test_kill_and_resume_is_bit_identical(tmp_path):
-    cfg = tiny_config(tmp_path)
-    episodes = "80"                                        # 20 iterations of 4 days
-    a, b = tmp_path / "uninterrupted", tmp_path / "killed"
-    run_and_kill(cfg, episodes, a, b, rows=6, poll=0.02, timeout=600)   # killed once a few checkpoints exist
-    p = adrl("train", "--out", str(b), "--episodes", episodes, "--resume")
-    assert p.wait(timeout=600) == 0, p.stderr.read()
-    pd.testing.assert_frame_equal(metrics(a), metrics(b), check_exact=True)
-    sa, sb = (load_checkpoint(r / "checkpoints" / "last.pt") for r in (a, b))
-    for part in ("bidder", "budget", "controller"):
-        net = "q" if part == "bidder" else "net"
-        for k, v in sa[part][net].items():
-            assert torch.equal(v, sb[part][net][k]), f"{part}.{k} differs after resume"
-    # one flipped bit in a tensor of last.pt: the resume refuses it with one line and exit code 2, and leaves the run
-    last = b / "checkpoints" / "last.pt"
-    data = last.read_bytes()
-    i = len(data) // 2
-    last.write_bytes(data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:])
-    before = (b / "metrics.csv").read_bytes()
-    p = adrl("train", "--out", str(b), "--episodes", "120", "--resume")
-    out, err = p.communicate(timeout=300)
-    assert p.returncode == 2, err
-    assert "last.pt: checksum mismatch — the file is corrupt" in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1 and (b / "metrics.csv").read_bytes() == before
+    _, err = whole.communicate(timeout=timeout)
+    assert whole.returncode == 0, err
 
 
 def tiny_system(tmp_path, **changes):
@@ -216,7 +187,8 @@ def csv_scalars(run: Path) -> dict:
 
 
 def test_kill_9_and_resume_writes_the_same_bytes(tmp_path):
-    """Issue 19: after kill -9 and --resume, last.pt and metrics.csv are byte-identical to an uninterrupted run's;
+    """Issue 19: after kill -9 and --resume, last.pt and metrics.csv are byte-identical to an uninterrupted run's
+    (so every weight and every logged number: this test absorbed the older kill/resume test, and its flipped bit);
     TensorBoard holds exactly metrics.csv's steps and values; a damaged metrics.csv is recovered from last.pt; a
     resume refuses another seed and applies a new alert threshold."""
     cfg = tiny_config(tmp_path)
@@ -255,3 +227,14 @@ def test_kill_9_and_resume_writes_the_same_bytes(tmp_path):
     assert p.returncode == 0 and "adrl: --resume applies monitoring.max_loss" in err, err
     assert load_checkpoint(b / "checkpoints" / "last.pt")["config"]["monitoring"]["max_loss"] == 1000.0   # not rerun
     assert "max_loss: 5.0" in (b / "config.yaml").read_text()
+    # one flipped bit in a tensor of last.pt: the resume refuses it with one line and exit code 2, and leaves the run
+    last = b / "checkpoints" / "last.pt"
+    data = last.read_bytes()
+    i = len(data) // 2
+    last.write_bytes(data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:])
+    before = (b / "metrics.csv").read_bytes()
+    p = adrl("train", "--out", str(b), "--episodes", "120", "--resume")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 2, err
+    assert "last.pt: checksum mismatch — the file is corrupt" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and (b / "metrics.csv").read_bytes() == before
