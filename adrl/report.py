@@ -9,6 +9,7 @@ import ast
 import contextlib
 import dataclasses
 import difflib
+import multiprocessing
 import hashlib
 import io
 import json
@@ -19,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -60,12 +62,12 @@ __all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'GRID_ENV', 'ARENA_HEADLINE', 'SE
            'with_system', 'first_run', 'grid_options', 'ablation_names', 'ablation_days', 'check_ablation_seeds',
            'report_ablations', 'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab',
            'ab_statement', 'report_hpo', 'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement',
-           'report_arena', 'arena_trace', 'arena_plot', 'arena_statement', 'ReportContext', 'ReportSection', 'section',
-           'run_section', 'run_sections', 'report_files', 'check_sections', 'report_parameters', 'headline_metrics',
-           'key_statements', 'bullet_list', 'markdown_table', 'markdown_report', 'metrics_document', 'write_timings',
-           'write_report_files', 'ReportError', 'RunRefused', 'default_run_id', 'check_run_id', 'run_lock',
-           'keep_failed', 'recover_run_dir', 'swap_in', 'check_loopback', 'execute_template', 'clean_notebook',
-           'export_html', 'run_report']
+           'report_arena', 'arena_trace', 'arena_plot', 'arena_statement', 'ReportContext', 'ReportSection',
+           'start_overlapping', 'computed', 'section', 'run_section', 'run_sections', 'report_files', 'check_sections',
+           'report_parameters', 'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table',
+           'markdown_report', 'metrics_document', 'write_timings', 'write_report_files', 'ReportError', 'RunRefused',
+           'default_run_id', 'check_run_id', 'run_lock', 'keep_failed', 'recover_run_dir', 'swap_in', 'check_loopback',
+           'execute_template', 'clean_notebook', 'export_html', 'run_report']
 
 # %% ../nbs/62_report.ipynb #340a6c97
 TEMPLATE = "report_experiment.ipynb"  # the template's file name, in nbs/reports/ and in the package's templates/
@@ -680,6 +682,8 @@ class ReportContext:
     df: pd.DataFrame | None = None  # the headline table's rows (agent, day), once the template has evaluated them
     results: dict[str, Any] = dataclasses.field(default_factory=dict)  # section name -> its result (None: it was off)
     timings: dict[str, Any] = dataclasses.field(default_factory=dict)  # wall times, for timings.json (not the report)
+    pending: dict[str, Future] = dataclasses.field(default_factory=dict)  # section name -> its `compute`, running aside
+    side: ProcessPoolExecutor | None = None  # the one side process those run in (started when first needed)
 
 @dataclasses.dataclass(frozen=True)
 class ReportSection:
@@ -696,6 +700,8 @@ class ReportSection:
     metrics: Callable[[Any], Any] | None = None  # its metrics.json block (None: it has no block)
     markdown: Callable[[Any], str] | None = None  # its part of experiment_report.md (None: none)
     write: Callable[[Any, Path], list[Path]] = lambda result, out: []  # write its extra files into `out`
+    compute: Callable[[Mapping], Any] | None = None  # its heavy part, from the values alone (module-level: picklable)
+    overlap: str | None = None  # with workers >= 2, `compute` starts in a side process when this section is reached
 
     def files(self, values: Mapping[str, Any]) -> tuple[str, ...]:
         "The files this section leaves in the run's folder with these parameter values."
@@ -744,6 +750,31 @@ def _ipinyou_metrics(table: pd.DataFrame) -> dict:
                      for r in table.itertuples()]}
 
 # %% ../nbs/62_report.ipynb #17edca31
+def _timed(compute: Callable[[Mapping], Any], values: Mapping[str, Any]) -> tuple[Any, float]:
+    "`compute(values)` and the seconds it took (run in the side process)."
+    began = time.monotonic()
+    return compute(values), time.monotonic() - began
+
+def start_overlapping(name: str, ctx: ReportContext) -> list[str]:
+    "Start in the side process the `compute` of every section that is on and overlaps section `name`; their names."
+    if ctx.values.get("workers", 1) < 2: return []
+    started = []
+    for sec in SECTIONS:
+        if sec.overlap != name or sec.compute is None or sec.name in ctx.pending: continue
+        if not sec.enabled(ctx.values): continue
+        if ctx.side is None: ctx.side = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        ctx.pending[sec.name] = ctx.side.submit(_timed, sec.compute, dict(ctx.values))
+        started.append(sec.name)
+    return started
+
+def computed(name: str, ctx: ReportContext) -> Any:
+    "Section `name`'s `compute` result: the side process's if it started there (its time in timings), else made here."
+    job = ctx.pending.pop(name, None)
+    if job is None: return section(name).compute(ctx.values)
+    result, seconds = job.result()
+    ctx.timings.setdefault("side_s", {})[name] = round(seconds, 3)
+    return result
+
 def _show(*objs) -> None:
     "Show `objs` in the report (IPython's `display`; printed outside a notebook)."
     from IPython.display import display
@@ -816,10 +847,13 @@ def _run_hpo(ctx: ReportContext) -> tuple[pd.DataFrame, dict | None]:
     print(hpo_statement(opt.results, transfer))
     return opt.results, transfer
 
-def _run_ipinyou(ctx: ReportContext) -> pd.DataFrame:
-    v = ctx.values
+def _ipinyou_compute(v: Mapping[str, Any]) -> pd.DataFrame:
+    "The iPinYou 2997 table: the baselines and (with ipinyou_episodes > 0) the system, each played once on the log."
     training = SystemTraining(episodes=v["ipinyou_episodes"]) if v["ipinyou_episodes"] > 0 else None
-    table = ipinyou_table(seed=v["seed"], bidders=ipinyou_bidders(training=training))
+    return ipinyou_table(seed=v["seed"], bidders=ipinyou_bidders(training=training))
+
+def _run_ipinyou(ctx: ReportContext) -> pd.DataFrame:
+    table = computed("ipinyou", ctx)
     _show(format_ipinyou_table(table))
     for name, note in table.attrs["notes"].items(): print(f"{name}: {note}")
     return table
@@ -837,11 +871,15 @@ def _check_arena(v: Mapping[str, Any]) -> None:
     _at_least(v, 0, "arena_days")
     report_arena(v.get("arena", ""))
 
-def _run_arena(ctx: ReportContext) -> pd.DataFrame:
-    v = ctx.values
+def _arena_compute(v: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Every seat policy in seat 0 on the report's arena days, and the one-day trace the figure shows."
     cfg = report_arena(v["arena"])
     df = evaluate_arena(list(POLICIES), cfg, days=v["arena_days"], seed=v["seed"])
     trace = arena_trace(cfg, ["truthful", "dual", "online_lp"], seed=v["seed"], fit_seed=seed_streams(v["seed"]).tune)
+    return df, trace
+
+def _run_arena(ctx: ReportContext) -> pd.DataFrame:
+    df, trace = computed("arena", ctx)
     _show(save_figure(arena_plot(df, trace), ctx.out / "arena.png"), arena_table(df).set_index("Agent"))
     return df
 
@@ -871,13 +909,14 @@ SECTIONS: list[ReportSection] = [
     ReportSection("ipinyou", "Real data (iPinYou)", params=("real_data", "ipinyou_episodes"),
                   enabled=lambda v: bool(v.get("real_data")), outputs=("ipinyou.csv",),
                   check=lambda v: _at_least(v, 0, "ipinyou_episodes"), run=_run_ipinyou, statement=ipinyou_statement,
+                  compute=_ipinyou_compute, overlap="ab_test",
                   metrics=_ipinyou_metrics,
                   write=lambda table, out: [atomic_write(out / "ipinyou.csv", table.to_csv(index=False))],
                   off="real data: not replayed in this run (real_data = False); the presets 'quick' and 'default' "
                       "replay it."),
     ReportSection("arena", "The arena: many advertisers in the same auctions", params=("arena_days", "arena"),
                   enabled=lambda v: v.get("arena_days", 0) > 0, outputs=("arena.png", "arena.csv"),
-                  check=_check_arena, run=_run_arena,
+                  check=_check_arena, run=_run_arena, compute=_arena_compute, overlap="ab_test",
                   statement=arena_statement, metrics=_arena_metrics,
                   write=lambda df, out: [atomic_write(out / "arena.csv", arena_table(df).to_csv(index=False))],
                   off="arena: not evaluated in this run (arena_days = 0); the presets 'quick' and 'default' "
@@ -896,6 +935,7 @@ def section(name: str) -> ReportSection:
 def run_section(name: str, ctx: ReportContext) -> Any:
     "Run the section `name` where its parameters turn it on (else print its `off` line); its result, kept in `ctx`."
     sec = section(name)
+    for other in start_overlapping(name, ctx): PROGRESS.line(f"{section(other).title}: started aside")
     on = sec.enabled(ctx.values)
     if not on:
         if sec.off: print(sec.off)
@@ -917,6 +957,7 @@ def run_sections(ctx: ReportContext) -> None:
         if sec.name in ctx.results: continue
         _show(Markdown(f"## {sec.title}"))
         run_section(sec.name, ctx)
+    if ctx.side is not None: ctx.side.shutdown()   # every section has run: the side process has nothing left to do
 
 # %% ../nbs/62_report.ipynb #1f5db4ce
 REPORT_FILES = (NOTEBOOK, "experiment_report.html", "results.csv", "experiment_report.md", "metrics.json",
