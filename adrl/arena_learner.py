@@ -233,8 +233,8 @@ def fit(self: ResidualSeats, cfg: ArenaConfig, seed: int = 0) -> ResidualSeats:
         self.agent.q.load_state_dict(best["state"])
         self.gate.update(self.confirm(cfg, confirm_seed, seed))
     self.use_agent = self.gate["keep"]
-    if not self.use_agent: best["days"] = 0
-    self.chosen, self.trained_days, self.fit_seconds = best["days"], batches * E, time.perf_counter() - start
+    self.chosen = self.gate["candidate"] if self.use_agent else 0            # the training days of the weights it plays
+    self.trained_days, self.fit_seconds = batches * E, time.perf_counter() - start
     self.fitted = (cfg, int(seed))
     return self
 

@@ -166,7 +166,6 @@ def population_welfare(cfg: ArenaConfig, ks=(0, 1, 2, 4, 8), training: LearnerTr
     rows, learners = [], {}
     for k in ks:
         learner = PopulationSeats(training, k, train_seed, progress=progress).fit(cfg, seeds.tune)
-        learner.gate_passed = learner.use_agent                          # chapter 36's gate: did validation keep it
         if not gate: learner.use_agent = k > 0                           # the trained agent plays, won or not
         t0 = time.perf_counter()
         for b, s in enumerate(spawn_seeds(seeds.eval, blocks)):

@@ -399,9 +399,9 @@ def _check_hpo(args: argparse.Namespace) -> tuple[dict, Path, str]:
 def _run_hpo(args: argparse.Namespace) -> int:
     grid, out, storage = _check_hpo(args)
     cfg = load_config(args.config, args.override)
-    from sqlalchemy.engine import make_url
+    from adrl.grids import check_backend
     from adrl.hpo import HyperparameterOptimizer
-    from adrl.services import hpo_workers
+    from adrl.services import hidden_url, hpo_workers
     options = {"episodes": args.episodes, "eval_every": args.eval_every, "eval_episodes": args.eval_episodes,
                "out_dir": out}
     opt = HyperparameterOptimizer(args.trials, cfg, storage=storage, study_name=args.study, worker=args.first_worker,
@@ -410,14 +410,14 @@ def _run_hpo(args: argparse.Namespace) -> int:
     except ConfigError as err:
         if err.path != "study_name": raise
         raise UsageError(f"--study {args.study}: {err.message}") from None
-    backend = grid["backend"] or ("sequential" if args.workers == 1 else "process")
+    backend = check_backend(grid["backend"], args.workers)     # None: in sequence for one worker, else the pool
     say = (lambda k, n: print(f"hpo: {k}/{n} trials done", file=sys.stderr)) if sys.stderr.isatty() else None
     try:
         if backend == "sequential" and args.workers == 1: opt.optimize(on_trial=say)
         else: hpo_workers(storage, args.workers, args.trials, args.study, cfg, backend=backend,
                           address=grid["address"], first_worker=args.first_worker, **options)
     finally: df = opt.write_results()                           # the whole study, whichever worker ran each trial
-    shown = make_url(storage).render_as_string(hide_password=True)
+    shown = hidden_url(storage)
     counts = df.state.value_counts()
     print(f"study {args.study!r} in {shown}: {len(df)} trials ({counts.get('COMPLETE', 0)} completed, "
           f"{counts.get('PRUNED', 0)} pruned, {counts.get('FAIL', 0)} failed)")

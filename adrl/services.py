@@ -22,8 +22,8 @@ from sqlalchemy.pool import NullPool
 from .config import ConfigError, atomic_write, clip
 
 # %% auto #0
-__all__ = ['PG_MISSING', 'DB_DIR', 'pg_bin_dir', 'PostgresServer', 'db_start', 'db_stop', 'check_storage', 'study_storage',
-           'hpo_workers']
+__all__ = ['PG_MISSING', 'DB_DIR', 'pg_bin_dir', 'PostgresServer', 'db_start', 'db_stop', 'hidden_url', 'check_storage',
+           'study_storage', 'hpo_workers']
 
 # %% ../nbs/54_scaling.ipynb #b6f2e616
 PG_MISSING = ("postgres: the PostgreSQL server binaries (initdb, pg_ctl) are not installed: run `make setup` as root "
@@ -161,7 +161,9 @@ def db_stop(path: str | os.PathLike = DB_DIR, remove: bool = False) -> bool:
     return was
 
 # %% ../nbs/54_scaling.ipynb #de2b87b2
-def _hidden(url) -> str: return url.render_as_string(hide_password=True)
+def hidden_url(url) -> str:
+    "A database URL (text or SQLAlchemy URL) as it may be printed: the password replaced by ***."
+    return make_url(url).render_as_string(hide_password=True)
 
 def check_storage(url: str, timeout: int = 5) -> str:
     "`url` if a database answers there; else a one-line ConfigError naming `storage` (the password hidden)."
@@ -174,7 +176,7 @@ def check_storage(url: str, timeout: int = 5) -> str:
     kind = u.get_backend_name()
     if kind == "sqlite": return url
     if kind != "postgresql":
-        raise ConfigError("storage", f"{_hidden(u)}: {kind!r} databases are not supported: use {example}")
+        raise ConfigError("storage", f"{hidden_url(u)}: {kind!r} databases are not supported: use {example}")
     try: engine = sqlalchemy.create_engine(u, poolclass=NullPool, connect_args={"connect_timeout": int(timeout)})
     except ImportError:
         raise ConfigError("storage", "PostgreSQL needs the psycopg package: pip install 'psycopg[binary]'") from None
@@ -187,7 +189,7 @@ def check_storage(url: str, timeout: int = 5) -> str:
             why = f"wrong user name or password for user {u.username!r} at {where}"
         elif "does not exist" in text: why = f"{clip(text.splitlines()[0].removeprefix('FATAL:').strip(), 200)}"
         else: why = f"cannot reach a PostgreSQL server at {where} ({clip(text.splitlines()[-1].strip(), 160)})"
-        raise ConfigError("storage", f"{_hidden(u)}: {why}") from None
+        raise ConfigError("storage", f"{hidden_url(u)}: {why}") from None
     finally: engine.dispose()
     return url
 

@@ -107,10 +107,10 @@ def population_section(args, cfg: ArenaConfig) -> None:
     for k, s in seats.items():
         print(f"population_k{k}_train_wall_s: {s.fit_seconds:.1f}")
         print(f"population_k{k}_eval_wall_s: {s.eval_seconds:.1f}")
-        if k: print(f"population_k{k}_gate: " + (f"agent after {s.chosen} days" if s.gate_passed else "pacer alone"))
+        if k: print(f"population_k{k}_gate: " + (f"agent after {s.chosen} days" if s.gate["keep"] else "pacer alone"))
     print(f"total_wall_s: {time.perf_counter() - start:.1f}")
     out = {"args": vars(args), "ks": ks, "summary": summary.to_dict("records"),
-           "gate": {k: bool(s.gate_passed) for k, s in seats.items() if k}}
+           "gate": {k: bool(s.gate["keep"]) for k, s in seats.items() if k}}
     if args.out: atomic_write(args.out, json.dumps(out, indent=2, default=float))
 
 
