@@ -23,7 +23,7 @@ from .market import MICROS
 
 # %% auto #0
 __all__ = ['BLOCK_DAYS', 'ARENA_METRICS', 'DayLog', 'day_log', 'bound_inputs', 'day_bounds', 'arena_scores', 'check_bound',
-           'evaluate_arena', 'arena_summary', 'arena_table', 'save_arena', 'last_win', 'calibration']
+           'held_out_blocks', 'evaluate_arena', 'arena_summary', 'arena_table', 'save_arena', 'last_win', 'calibration']
 
 # %% ../nbs/24_arena_evaluate.ipynb #13b16524
 class DayLog(NamedTuple):
@@ -138,6 +138,12 @@ def _hindsight_rows(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([ref, bound], ignore_index=True)
 
 # %% ../nbs/24_arena_evaluate.ipynb #dfff47c6
+def held_out_blocks(seed: int, days: int) -> list[tuple[int, int, int]]:
+    "The `days` held-out days of `seed`, as blocks of BLOCK_DAYS: (first day, block seed, days of it scored)."
+    blocks = math.ceil(days / BLOCK_DAYS)
+    return [(b * BLOCK_DAYS, s, min(BLOCK_DAYS, days - b * BLOCK_DAYS))
+            for b, s in enumerate(spawn_seeds(seed_streams(seed).eval, blocks))]
+
 def evaluate_arena(policies: dict[str, SeatPolicy] | list[str], cfg: ArenaConfig, days: int = 50, seed: int = 0,
                    all_seats: bool = False, fit: bool = True, reference: bool = True, hindsight: bool = True,
                    progress: bool = False) -> pd.DataFrame:
@@ -153,18 +159,17 @@ def evaluate_arena(policies: dict[str, SeatPolicy] | list[str], cfg: ArenaConfig
         policies = {n: fitted_policy(cfg, n, fit_seed) if fit else make_seat_policy(n) for n in policies}
     elif fit:
         for p in policies.values(): p.fit(cfg, seeds.tune)
-    blocks = math.ceil(days / BLOCK_DAYS)
+    blocks = held_out_blocks(seed, days)
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=blocks * len(policies), desc="evaluate arena", unit="block", leave=False)
+        bar = tqdm(total=len(blocks) * len(policies), desc="evaluate arena", unit="block", leave=False)
     frames = []
-    for b, block_seed in enumerate(spawn_seeds(seeds.eval, blocks)):
-        n = min(BLOCK_DAYS, days - b * BLOCK_DAYS)
+    for first, block_seed, n in blocks:
         for name, policy in policies.items():
             result = play(cfg, policy, BLOCK_DAYS, block_seed, fit_seed=fit_seed)
             df = arena_scores(result, None if all_seats else [0], reference, days=n)
-            frames.append(df.assign(agent=name, episode=b * BLOCK_DAYS + df.day))
+            frames.append(df.assign(agent=name, episode=first + df.day))
             if bar is not None: bar.update(1)
     if bar is not None: bar.close()
     df = pd.concat(frames, ignore_index=True)

@@ -15,7 +15,7 @@ import pandas as pd
 # chapter 14-36 names this chapter uses, in one place (a rename upstream is one edit here)
 from .arena import ArenaState, ArenaStepResult
 from .arena_env import ArenaDays, ArenaParallelEnv
-from .arena_evaluate import BLOCK_DAYS, arena_scores
+from .arena_evaluate import BLOCK_DAYS, arena_scores, held_out_blocks
 from .arena_learner import LearnerTraining, ResidualSeats
 from .arena_seats import (ArenaPlay, SeatPolicy, fitted_policy, normalised_score, play, population,
                               population_multipliers, seat_scores)
@@ -158,20 +158,20 @@ def population_welfare(cfg: ArenaConfig, ks=(0, 1, 2, 4, 8), training: LearnerTr
     days = check_number("days", days, int, ge=1)
     ks = [int(k) for k in ks]
     pacers = np.setdiff1d(np.arange(cfg.num_advertisers), learner_seats(cfg, max(ks)))
-    seeds, blocks = seed_streams(seed), -(-days // BLOCK_DAYS)
+    seeds, blocks = seed_streams(seed), held_out_blocks(seed, days)
     all_pacers = PopulationSeats(training, 0).fit(cfg, seeds.tune)
-    score = lambda learner, b, s: arena_scores(play_population(cfg, learner, BLOCK_DAYS, s, seeds.tune),
-                                               reference=False, days=min(BLOCK_DAYS, days - b * BLOCK_DAYS))
-    base = [score(all_pacers, b, s) for b, s in enumerate(spawn_seeds(seeds.eval, blocks))]
+    score = lambda learner, s, n: arena_scores(play_population(cfg, learner, BLOCK_DAYS, s, seeds.tune),
+                                               reference=False, days=n)
+    base = [score(all_pacers, s, n) for _, s, n in blocks]
     rows, learners = [], {}
     for k in ks:
         learner = PopulationSeats(training, k, train_seed, progress=progress).fit(cfg, seeds.tune)
         if not gate: learner.use_agent = k > 0                           # the trained agent plays, won or not
         t0 = time.perf_counter()
-        for b, s in enumerate(spawn_seeds(seeds.eval, blocks)):
-            df = base[b] if k == 0 else score(learner, b, s)
-            w = day_welfare(df, base[b], learner.learners, pacers)
-            rows.append(w.assign(k=k, episode=b * BLOCK_DAYS + w.day).drop(columns="day"))
+        for (first, s, n), b in zip(blocks, base):
+            df = b if k == 0 else score(learner, s, n)
+            w = day_welfare(df, b, learner.learners, pacers)
+            rows.append(w.assign(k=k, episode=first + w.day).drop(columns="day"))
         learner.eval_seconds = time.perf_counter() - t0
         learners[k] = learner
     return pd.concat(rows, ignore_index=True)[["k", "episode", *WELFARE]], learners
