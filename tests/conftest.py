@@ -60,3 +60,18 @@ def tiny_report(tmp_path_factory) -> Path:
     of test_report's two runs and test_report_folder's earlier report (each made its own before, ~25 s apiece)."""
     from adrl.report import run_report
     return run_report(TINY_REPORT, out_root=tmp_path_factory.mktemp("tiny"), run_id="tiny", progress=False)
+
+
+# pytest -n 2 (pytest-xdist, as .ci/test runs it): every file's tests stay on one worker (each file has module-scoped
+# fixtures worth making once), and files sharing a session fixture share a worker, so the session's Ray, PostgreSQL
+# and tiny report start once. The two heaviest groups go first, one to each worker; the other files fill in after.
+SHARED_WORKER = {"test_report.py": "tiny-report", "test_report_folder.py": "tiny-report",
+                 "test_grids.py": "services", "test_services.py": "services"}
+FIRST = ["tiny-report", "services"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"): return
+    group = {item: SHARED_WORKER.get(item.path.name, item.path.name) for item in items}
+    items.sort(key=lambda item: FIRST.index(group[item]) if group[item] in FIRST else len(FIRST))  # stable
+    for item in items: item.add_marker(pytest.mark.xdist_group(group[item]))
