@@ -198,6 +198,17 @@ def confirm(self: ResidualSeats, cfg: ArenaConfig, seed: int, rival_seed: int) -
             "keep": bool(p < self.training.gate_alpha)}
 
 @patch
+def settle_gate(self: ResidualSeats, candidate, state: dict | None, load, cfg: ArenaConfig, confirm_seed: int,
+                rival_seed: int) -> None:
+    "The gate's second step: with a candidate (`state` not None) `load` its weights and confirm it; then decide."
+    self.gate = {"candidate": candidate if state is not None else None, "keep": False}
+    if state is not None:                               # the best checkpoint beat the pacer on validation: confirm it
+        load(state)
+        self.gate.update(self.confirm(cfg, confirm_seed, rival_seed))
+    self.use_agent = self.gate["keep"]
+    self.chosen = self.gate["candidate"] if self.use_agent else 0   # what its weights were trained on (0: none)
+
+@patch
 def fit(self: ResidualSeats, cfg: ArenaConfig, seed: int = 0) -> ResidualSeats:
     "Tune the pacer like dual, train the residual on fresh days; keep the best checkpoint if it wins twice."
     if self.fitted == (cfg, int(seed)): return self
@@ -228,12 +239,7 @@ def fit(self: ResidualSeats, cfg: ArenaConfig, seed: int = 0) -> ResidualSeats:
             if score > best["score"]:
                 best = {"score": score, "state": copy.deepcopy(self.agent.q.state_dict()), "days": done}
     if bar is not None: bar.close()
-    self.gate = {"candidate": best["days"] if best["state"] is not None else None, "keep": False}
-    if best["state"] is not None:                       # the best checkpoint beat the pacer on validation: confirm it
-        self.agent.q.load_state_dict(best["state"])
-        self.gate.update(self.confirm(cfg, confirm_seed, seed))
-    self.use_agent = self.gate["keep"]
-    self.chosen = self.gate["candidate"] if self.use_agent else 0            # the training days of the weights it plays
+    self.settle_gate(best["days"], best["state"], self.agent.q.load_state_dict, cfg, confirm_seed, seed)
     self.trained_days, self.fit_seconds = batches * E, time.perf_counter() - start
     self.fitted = (cfg, int(seed))
     return self

@@ -1,10 +1,11 @@
-"""The arena's learning seat (chapter 36) through the paths the chapter does not take: `evaluate_arena` fitting it
-on its tuning stream, and the benchmark's refusal of bad arguments."""
+"""The arena's learning seats (chapters 36 and 38) through the paths the chapters do not take: `evaluate_arena`
+fitting them on their tuning stream, and the benchmark's refusal of bad arguments."""
 import dataclasses
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from adrl.arena_evaluate import evaluate_arena
 from adrl.arena_learner import LearnerTraining, ResidualSeats, learner_agent_config
@@ -29,10 +30,29 @@ def test_evaluate_arena_fits_the_learner_on_the_tuning_stream():
 
 def test_benchmark_refuses_bad_arguments(root):
     for args, field in ((["--seeds", "0"], "--seeds"), (["--train-days", "-5"], "--train-days"),
-                        (["--advertisers", "3"], "--advertisers")):
+                        (["--advertisers", "3"], "--advertisers"), (["--learner", "dqn"], "--learner")):
         out = subprocess.run([sys.executable, str(root / "benchmarks" / "train_arena.py"), *args],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 2, (args, out.stderr)
         lines = out.stderr.strip().splitlines()
-        assert len(lines) == 1 and field in lines[0] and "out of range" in lines[0], out.stderr
+        assert len(lines) == 1 and field in lines[0], out.stderr
+        assert "out of range" in lines[0] or "is not one of" in lines[0], out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_evaluate_arena_fits_the_imitation_seat_on_the_tuning_stream():
+    from adrl.arena_imitation import ImitationSeats, ImitationTraining
+    small = ImitationTraining(iterations=2, days=8, chunk=8, val_days=4, confirm_days=4, hidden_dim=8, epochs=20)
+    seat = ImitationSeats(small)
+    ev = evaluate_arena({"imitation": seat}, TINY, days=3, seed=2)   # fit=True: seat.fit(cfg, tune)
+    assert seat.fitted == (TINY, seed_streams(2).tune) and seat.trained_days == 16
+    assert [h["round"] for h in seat.history] == [0, 1, 2]
+    first = ev[ev.agent == "imitation"].score.to_numpy()
+    again = evaluate_arena({"imitation": seat}, TINY, days=3, seed=2)
+    np.testing.assert_array_equal(again[again.agent == "imitation"].score.to_numpy(), first)
+
+
+def test_imitation_seat_refuses_an_unknown_pacer():
+    from adrl.arena_imitation import ImitationSeats
+    with pytest.raises(ValueError, match="pacer: 'greedy'"):
+        ImitationSeats(pacer="greedy")
