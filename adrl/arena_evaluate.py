@@ -146,12 +146,12 @@ def held_out_blocks(seed: int, days: int) -> list[tuple[int, int, int]]:
 
 def evaluate_arena(policies: dict[str, SeatPolicy] | list[str], cfg: ArenaConfig, days: int = 50, seed: int = 0,
                    all_seats: bool = False, fit: bool = True, reference: bool = True, hindsight: bool = True,
-                   progress: bool = False) -> pd.DataFrame:
+                   progress: bool = False, fit_rivals: bool | None = None) -> pd.DataFrame:
     "Each policy in seat 0 among `cfg.rivals` on the same `days` days; one row per (policy, day) of seat 0."
     days = check_number("days", days, int, ge=1)
     check_rivals(cfg)
     seeds = seed_streams(seed)
-    fit_seed = seeds.tune if fit else None
+    fit_seed = seeds.tune if (fit if fit_rivals is None else fit_rivals) else None   # the rivals' tuning
     if isinstance(policies, (list, tuple)):
         unknown = [p for p in policies if p not in POLICIES]
         if unknown: raise ValueError(f"policies: {unknown[0]!r} is unknown: choose from {', '.join(POLICIES)}")

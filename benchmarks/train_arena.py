@@ -11,6 +11,10 @@ defaults (4 DAgger rounds of 32 fresh days labelled by the hindsight expert, a r
 round kept only if it beats the bare pacer on 32 validation days and again on 64 confirmation days (paired,
 one-sided p < 0.05); `--train-days` does not apply. `--seeds 5` took 496 s here (each seat 75-89 s).
 
+`--arena '{auction: first_price}'` (any arena fields, YAML) and `--advertisers N` train and evaluate on another
+arena; `--eval-rivals 'pid:20,online_lp:15,linear:12'` evaluates on a rival mix that training and tuning never saw
+(every learner and baseline as trained on the training mix; the new rivals tuned on the tuning stream).
+
 `--variants full,bc,population_pacer,cpa_cap` trains each ablation of the imitation seat with the same seeds (VARIANTS
 below) and prints, per variant and seed, its paired difference to the full seat of the same seed.
 
@@ -58,8 +62,8 @@ from adrl.arena_evaluate import arena_summary, evaluate_arena  # noqa: E402
 from adrl.arena_imitation import ImitationSeats, ImitationTraining, seat_tuned_dual  # noqa: E402
 from adrl.arena_learner import LearnerTraining, ResidualSeats, learner_report  # noqa: E402
 from adrl.arena_population import population_welfare, welfare_summary  # noqa: E402
-from adrl.arena_seats import fitted_policy  # noqa: E402
-from adrl.config import ArenaConfig, atomic_write, check_number  # noqa: E402
+from adrl.arena_seats import check_rivals, fitted_policy  # noqa: E402
+from adrl.config import ArenaConfig, atomic_write, check_number, from_dict, parse_yaml, to_dict  # noqa: E402
 from adrl.evaluate import seed_streams  # noqa: E402
 from adrl.stats import holm  # noqa: E402
 
@@ -89,6 +93,9 @@ def parse(argv=None):
                    help="population mode: k = 0, 1, 2, 4 ... up to this many learners (0: the seat section)")
     p.add_argument("--population-gate", action="store_true",
                    help="population mode: a population the validation gate switches off plays its pacers")
+    p.add_argument("--arena", default="", help="other arena fields as a YAML mapping, e.g. '{auction: first_price}'")
+    p.add_argument("--eval-rivals", default="",
+                   help="a held-out rival mix for the evaluation only, e.g. 'pid:20,online_lp:15,linear:12'")
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
     args = p.parse_args(argv)
     try:
@@ -108,6 +115,9 @@ def parse(argv=None):
         seats = 1 + sum(c for name, c in arena(args.advertisers).rivals if name == "dual")
         check_number("--population", args.population, int, ge=0, le=seats,
                      hint="seat 0 and the dual rivals' seats")
+        args.cfg, args.eval_cfg = arena_fields(args)
+        if args.population and args.eval_cfg != args.cfg:
+            raise ValueError("--eval-rivals: the population mode evaluates on its training mix")
     except ValueError as e:
         print(f"train_arena: {e}", file=sys.stderr)
         sys.exit(2)
@@ -122,6 +132,33 @@ def arena(advertisers: int) -> ArenaConfig:
     counts[0] += advertisers - 1 - sum(counts)
     return dataclasses.replace(cfg, num_advertisers=advertisers,
                                rivals=tuple((n, c) for (n, _), c in zip(cfg.rivals, counts)))
+
+
+def plain_args(args) -> dict:
+    "The arguments as JSON can hold them: the arenas as their fields."
+    return {k: to_dict(v) if isinstance(v, ArenaConfig) else v for k, v in vars(args).items()}
+
+
+def arena_fields(args) -> tuple[ArenaConfig, ArenaConfig]:
+    "The training arena (`--advertisers`, then `--arena`'s fields) and the evaluation's (`--eval-rivals`, if given)."
+    fields = parse_yaml(args.arena, "--arena") if args.arena.strip() else {}
+    if not isinstance(fields, dict): raise ValueError(f"--arena: {args.arena!r} must be a YAML mapping, "
+                                                      "e.g. '{auction: first_price}'")
+    if "num_advertisers" in fields: raise ValueError("--arena: set num_advertisers with --advertisers")
+    try: cfg = from_dict(ArenaConfig, {**to_dict(arena(args.advertisers)), **fields})
+    except ValueError as e: raise ValueError(f"--arena: {e}") from None
+    if not args.eval_rivals.strip(): return cfg, cfg
+    rivals = []
+    for item in args.eval_rivals.split(","):
+        name, _, count = item.strip().partition(":")
+        if not count.strip().isdigit():
+            raise ValueError(f"--eval-rivals: {item.strip()!r} must be name:count, e.g. pid:20")
+        rivals.append([name.strip(), int(count)])
+    try:
+        evaluation = from_dict(ArenaConfig, {**to_dict(cfg), "rivals": rivals})
+        check_rivals(evaluation)
+    except ValueError as e: raise ValueError(f"--eval-rivals: {e}") from None
+    return cfg, evaluation
 
 
 def population_section(args, cfg: ArenaConfig) -> None:
@@ -141,15 +178,15 @@ def population_section(args, cfg: ArenaConfig) -> None:
         print(f"population_k{k}_eval_wall_s: {s.eval_seconds:.1f}")
         if k: print(f"population_k{k}_gate: " + (f"agent after {s.chosen} days" if s.gate["keep"] else "pacer alone"))
     print(f"total_wall_s: {time.perf_counter() - start:.1f}")
-    out = {"args": vars(args), "ks": ks, "summary": summary.to_dict("records"),
+    out = {"args": plain_args(args), "ks": ks, "summary": summary.to_dict("records"),
            "gate": {k: bool(s.gate["keep"]) for k, s in seats.items() if k}}
     if args.out: atomic_write(args.out, json.dumps(out, indent=2, default=float))
 
 
 def main(argv=None):
     args = parse(argv)
-    if args.population: return population_section(args, arena(args.advertisers))
-    cfg, start = arena(args.advertisers), time.perf_counter()
+    if args.population: return population_section(args, args.cfg)
+    cfg, start = args.cfg, time.perf_counter()
     tune = seed_streams(args.seed).tune
     baselines = {"dual_seat": seat_tuned_dual(cfg, tune), **{n: fitted_policy(cfg, n, tune) for n in BASELINES[1:]}}
     print(f"tuning_wall_s: {time.perf_counter() - start:.1f}")
@@ -181,10 +218,14 @@ def main(argv=None):
                 print(f"{name}_confirm: {g['diff']:+.4f} [{g['low']:.4f}, {g['high']:.4f}] over {g['days']} days, "
                       f"one-sided p {g['p_one_sided']:.4f}")
     t0 = time.perf_counter()
-    ev = evaluate_arena({**learners, **baselines}, cfg, days=args.eval_days, seed=args.seed)
+    if args.eval_cfg == cfg: ev = evaluate_arena({**learners, **baselines}, cfg, days=args.eval_days, seed=args.seed)
+    else:                    # a held-out rival mix: every policy as trained or tuned on cfg, the new rivals tuned
+        print("eval_rivals: " + ", ".join(f"{n} {c}" for n, c in args.eval_cfg.rivals))
+        ev = evaluate_arena({**learners, **baselines}, args.eval_cfg, days=args.eval_days, seed=args.seed,
+                            fit=False, fit_rivals=True)
     print(f"eval_wall_s: {time.perf_counter() - t0:.1f}")
     summary = arena_summary(ev).set_index(["agent", "metric"])
-    out = {"args": vars(args), "pct_of_bound": {}, "cpa_violation": {}, "learners": {}}
+    out = {"args": plain_args(args), "pct_of_bound": {}, "cpa_violation": {}, "learners": {}}
     for agent in [*learners, *baselines, "reference"]:
         r = summary.loc[(agent, "pct_of_bound")]
         out["pct_of_bound"][agent] = [float(r["mean"]), float(r["ci_low"]), float(r["ci_high"])]

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
@@ -49,7 +50,10 @@ def test_every_installed_package_is_pinned(root):
     assert pins["torch"] == "2.13.0"
     skip = {"adrl", "pip", "setuptools", "wheel"}
     missing, wrong = [], []
-    for dist in md.distributions():
+    # the environment's own site-packages only: an imported package may put its vendored copies on sys.path (Ray adds
+    # ray/thirdparty_files, with colorama), which are not installed distributions
+    site = sorted({sysconfig.get_paths()[k] for k in ("purelib", "platlib")})
+    for dist in md.distributions(path=site):
         name = _norm(dist.metadata["Name"])
         if name in skip:
             continue
