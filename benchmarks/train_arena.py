@@ -15,7 +15,7 @@ one-sided p < 0.05); `--train-days` does not apply. `--seeds 5` took 496 s here 
 arena; `--eval-rivals 'pid:20,online_lp:15,linear:12'` evaluates on a rival mix that training and tuning never saw
 (every learner and baseline as trained on the training mix; the new rivals tuned on the tuning stream).
 
-`--variants full,bc,population_pacer,cpa_cap` trains each ablation of the imitation seat with the same seeds (VARIANTS
+`--variants full,bc,population_pacer,cpa_cap,clip3` trains each ablation of the imitation seat with the same seeds (VARIANTS
 below) and prints, per variant and seed, its paired difference to the full seat of the same seed.
 
 `--learner residual`: each training seed k (`--first-seed` ... `--first-seed + --seeds - 1`) trains
@@ -72,7 +72,8 @@ BASELINES = ("dual_seat", "dual", "pid", "online_lp")
 VARIANTS = {"full": {},                              # chapter 38's defaults
             "bc": {"iterations": 1},                 # behaviour cloning: one round, the bare pacer's states only
             "population_pacer": {"pacer": "population"},   # the residual on chapter 22's dual, not the seat-tuned one
-            "cpa_cap": {"cpa_cap": 1.0}}             # an expert that keeps the day's CPA within the target
+            "cpa_cap": {"cpa_cap": 1.0},             # an expert that keeps the day's CPA within the target
+            "clip3": {"clip": 3.0}}                  # the residual free to reach 3x the pacer's ask (default 2x)
 
 
 def parse(argv=None):
