@@ -15,8 +15,8 @@ one-sided p < 0.05); `--train-days` does not apply. `--seeds 5` took 496 s here 
 arena; `--eval-rivals 'pid:20,online_lp:15,linear:12'` evaluates on a rival mix that training and tuning never saw
 (every learner and baseline as trained on the training mix; the new rivals tuned on the tuning stream).
 
-`--variants full,bc,population_pacer,cpa_cap,clip3` trains each ablation of the imitation seat with the same seeds (VARIANTS
-below) and prints, per variant and seed, its paired difference to the full seat of the same seed.
+`--variants full,bc,population_pacer,cpa_cap,clip3` trains each ablation of the imitation seat with the same seeds
+(VARIANTS below) and prints, per variant and seed, its paired difference to the full seat of the same seed.
 
 `--learner residual`: each training seed k (`--first-seed` ... `--first-seed + --seeds - 1`) trains
 `ResidualSeats(seed=k)`: the dual pacer tuned on the tuning stream of `--seed` (the same search as the dual
