@@ -11,7 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['BINDS', 'others_bids', 'others_prices', 'Frontier', 'hull_frontier', 'LPBound', 'hindsight_lp', 'ScoreBound',
-           'score_bound', 'multiplier_outcomes', 'Reference', 'best_multiplier']
+           'score_bound', 'multiplier_outcomes', 'Reference', 'log_grid_search', 'best_multiplier']
 
 # %% ../nbs/15_arena_bound.ipynb #7a1b5dd4
 def others_bids(top_bids, top_idx, i):
@@ -212,6 +212,17 @@ class Reference(NamedTuple):
     spend: float        # spend (served wins only)
     cpa: float          # spend / conversions (nan without conversions)
 
+def log_grid_search(f, grid, rounds: int = 4, points: int = 9) -> tuple[float, tuple]:
+    "(alpha, f's outputs there) maximising f's first output: a log grid, then `rounds` finer ones around the best."
+    alphas, best, top = np.asarray(grid, np.float64), None, -np.inf
+    for _ in range(rounds + 1):
+        out = f(alphas)                                            # (score, ...) of (G,) arrays
+        g = int(np.argmax(out[0]))
+        if best is None or out[0][g] > top:
+            best, top = (float(alphas[g]), tuple(float(x[g]) for x in out)), out[0][g]
+        alphas = np.geomspace(alphas[max(g - 1, 0)], alphas[min(g + 1, len(alphas) - 1)], points)
+    return best
+
 def best_multiplier(p_pred, p_true, exposed, top_bids, top_idx, i: int, reserve, step, budget: float,
                     target: float = np.nan, value_per_conversion: float = np.nan, auction: str = "gsp",
                     grid=np.geomspace(1e-2, 1e2, 33), rounds: int = 4, points: int = 9) -> Reference:
@@ -223,14 +234,5 @@ def best_multiplier(p_pred, p_true, exposed, top_bids, top_idx, i: int, reserve,
     def play(alphas):
         conv, spend = multiplier_outcomes(alphas, bid, p_true, exposed, ob, oi, i, reserve, step, budget, auction)
         return (value_per_conversion * conv - spend if profit else _field_score(conv, spend, target)), conv, spend
-    alphas = np.asarray(grid, np.float64)
-    best = None
-    for r in range(rounds + 1):
-        score, conv, spend = play(alphas)
-        g = int(np.argmax(score))
-        if best is None or score[g] > best.score:
-            cpa = spend[g] / conv[g] if conv[g] > 0 else np.nan
-            best = Reference(float(alphas[g]), float(score[g]), float(conv[g]), float(spend[g]), float(cpa))
-        lo, hi = alphas[max(g - 1, 0)], alphas[min(g + 1, len(alphas) - 1)]
-        alphas = np.geomspace(lo, hi, points)
-    return best
+    alpha, (score, conv, spend) = log_grid_search(play, grid, rounds, points)
+    return Reference(alpha, score, conv, spend, spend / conv if conv > 0 else np.nan)

@@ -16,10 +16,10 @@ import torch
 
 # chapter 15-36 names this chapter uses, in one place
 from .agents.networks import mlp
-from .arena_bound import multiplier_outcomes, others_bids
+from .arena_bound import log_grid_search, multiplier_outcomes, others_bids
 from .arena_evaluate import DayLog, day_log
 from .arena_learner import NUM_LEARNER_FEATURES, ResidualSeats
-from .arena_seats import (ArenaPlay, DualSeats, auction_score, fitted_policy, normalised_score, play,
+from .arena_seats import (ArenaPlay, DualSeats, _params, auction_score, fitted_policy, normalised_score, play,
                               seat_scores)
 from .config import ArenaConfig, check_number, spawn_seeds, torch_generator
 from .market import MICROS
@@ -47,7 +47,7 @@ class AimedDualSeats(DualSeats):
 def seat_tuned_dual(cfg: ArenaConfig, seed: int, aims=AIMS, days: int = 16) -> AimedDualSeats:
     "dual's population setting with `aim` searched in seat 0 among the rivals fitted on `seed`, on its training days."
     base = fitted_policy(cfg, "dual", seed)
-    kw = {k: getattr(base, k) for k in ("eta", "eta_cpa", "lam0", "nu0", "floor", "prior")}
+    kw = _params(base)                                          # its constructor's arguments, as tuned
     tune_seed = spawn_seeds([int(seed), 38], 1)[0]             # training days of its own, never the evaluation's
     rows = []
     for aim in aims:
@@ -77,14 +77,9 @@ def remaining_multiplier(p_pred, p_true, log: DayLog, i: int, t: int, spend: flo
     base = value if np.isnan(target) else target
     def score(alphas):
         c, s = remaining_outcomes(alphas, p_pred, p_true, log, i, t, budget - spend, base, auction)
-        return auction_score(conversions + c, spend + s, target, value)
-    alphas, best = np.asarray(grid, np.float64), (np.nan, -np.inf)
-    for _ in range(rounds + 1):
-        sc = score(alphas)
-        g = int(np.argmax(sc))
-        if sc[g] > best[1]: best = (float(alphas[g]), float(sc[g]))
-        alphas = np.geomspace(alphas[max(g - 1, 0)], alphas[min(g + 1, len(alphas) - 1)], points)
-    return best
+        return (auction_score(conversions + c, spend + s, target, value),)
+    alpha, (best,) = log_grid_search(score, grid, rounds, points)               # chapter 15's search
+    return alpha, best
 
 # %% ../nbs/38_arena_imitation.ipynb #ab1618ab
 @dataclass(frozen=True)
