@@ -12,8 +12,9 @@ round kept only if it beats the bare pacer on 32 validation days and again on 64
 one-sided p < 0.05); `--train-days` does not apply. `--seeds 5` took 496 s here (each seat 75-89 s).
 
 `--arena '{auction: first_price}'` (any arena fields, YAML) and `--advertisers N` train and evaluate on another
-arena; `--eval-rivals 'pid:20,online_lp:15,linear:12'` evaluates on a rival mix that training and tuning never saw
-(every learner and baseline as trained on the training mix; the new rivals tuned on the tuning stream).
+arena; `--eval-rivals '[[pid, 20], [linear, 15], [online_lp, 6], [truthful, 6]]'` (the arena's `rivals` field, YAML)
+evaluates on a rival mix that training and tuning never saw (every learner and baseline as trained on the training
+mix; the new rivals tuned on the tuning stream).
 
 `--variants full,bc,population_pacer,cpa_cap,clip3` trains each ablation of the imitation seat with the same seeds
 (VARIANTS below) and prints, per variant and seed, its paired difference to the full seat of the same seed.
@@ -96,7 +97,8 @@ def parse(argv=None):
                    help="population mode: a population the validation gate switches off plays its pacers")
     p.add_argument("--arena", default="", help="other arena fields as a YAML mapping, e.g. '{auction: first_price}'")
     p.add_argument("--eval-rivals", default="",
-                   help="a held-out rival mix for the evaluation only, e.g. 'pid:20,online_lp:15,linear:12'")
+                   help="a held-out rival mix for the evaluation only (YAML, the arena's rivals field), "
+                        "e.g. '[[pid, 20], [linear, 15], [online_lp, 6], [truthful, 6]]'")
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
     args = p.parse_args(argv)
     try:
@@ -149,14 +151,8 @@ def arena_fields(args) -> tuple[ArenaConfig, ArenaConfig]:
     try: cfg = from_dict(ArenaConfig, {**to_dict(arena(args.advertisers)), **fields})
     except ValueError as e: raise ValueError(f"--arena: {e}") from None
     if not args.eval_rivals.strip(): return cfg, cfg
-    rivals = []
-    for item in args.eval_rivals.split(","):
-        name, _, count = item.strip().partition(":")
-        if not count.strip().isdigit():
-            raise ValueError(f"--eval-rivals: {item.strip()!r} must be name:count, e.g. pid:20")
-        rivals.append([name.strip(), int(count)])
-    try:
-        evaluation = from_dict(ArenaConfig, {**to_dict(cfg), "rivals": rivals})
+    try:   # the arena's own field, read as --arena's fields are
+        evaluation = from_dict(ArenaConfig, {**to_dict(cfg), "rivals": parse_yaml(args.eval_rivals, "--eval-rivals")})
         check_rivals(evaluation)
     except ValueError as e: raise ValueError(f"--eval-rivals: {e}") from None
     return cfg, evaluation

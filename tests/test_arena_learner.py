@@ -31,7 +31,8 @@ def test_evaluate_arena_fits_the_learner_on_the_tuning_stream():
 def test_benchmark_refuses_bad_arguments(root):
     for args, field in ((["--seeds", "0"], "--seeds"), (["--train-days", "-5"], "--train-days"),
                         (["--advertisers", "3"], "--advertisers"), (["--learner", "dqn"], "--learner"),
-                        (["--arena", "{auction: dutch}"], "--arena"), (["--eval-rivals", "pid:20"], "--eval-rivals")):
+                        (["--arena", "{auction: dutch}"], "--arena"),
+                        (["--eval-rivals", "[[pid, 20]]"], "--eval-rivals")):
         out = subprocess.run([sys.executable, str(root / "benchmarks" / "train_arena.py"), *args],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 2, (args, out.stderr)
