@@ -23,6 +23,7 @@ from .arena_seats import (ArenaPlay, DualSeats, _params, auction_score, fitted_p
                               seat_scores)
 from .config import ArenaConfig, check_number, spawn_seeds, torch_generator
 from .market import MICROS
+from .policy import FITS, remember
 
 # %% auto #0
 __all__ = ['AIMS', 'EXPERT_GRID', 'AimedDualSeats', 'seat_tuned_dual', 'remaining_outcomes', 'remaining_multiplier',
@@ -46,17 +47,23 @@ class AimedDualSeats(DualSeats):
 
 def seat_tuned_dual(cfg: ArenaConfig, seed: int, aims=AIMS, days: int = 16) -> AimedDualSeats:
     "dual's population setting with `aim` searched in seat 0 among the rivals fitted on `seed`, on its training days."
-    base = fitted_policy(cfg, "dual", seed)
-    kw = _params(base)                                          # its constructor's arguments, as tuned
-    tune_seed = spawn_seeds([int(seed), 38], 1)[0]             # training days of its own, never the evaluation's
+    key = ("seat_tuned_dual", cfg, int(seed), tuple(map(float, aims)), int(days))   # a process searches each once
+    kw, table = FITS[key] if key in FITS else remember(FITS, key, _aim_search(cfg, int(seed), key[3], int(days)))
+    best = AimedDualSeats(**kw)
+    best.tuning = table.copy()
+    return best
+
+def _aim_search(cfg: ArenaConfig, seed: int, aims: tuple, days: int) -> tuple[dict, pd.DataFrame]:
+    "The best `AimedDualSeats` arguments and the table of every aim's mean normalised score."
+    kw = _params(fitted_policy(cfg, "dual", seed))             # the population-tuned dual's arguments
+    tune_seed = spawn_seeds([seed, 38], 1)[0]                  # training days of its own, never the evaluation's
     rows = []
     for aim in aims:
         r = play(cfg, AimedDualSeats(**kw, aim=aim), days, tune_seed, keep_log=False, fit_seed=seed)
         rows.append({"aim": aim, "score": float(normalised_score(seat_scores(r, [0])).mean())})
     table = pd.DataFrame(rows)
-    best = AimedDualSeats(**kw, aim=float(table.aim[table.score.idxmax()]))
-    best.tuning = table
-    return best
+    return {**kw, "aim": float(table.aim[table.score.idxmax()])}, table
+
 
 # %% ../nbs/38_arena_imitation.ipynb #1b635302
 EXPERT_GRID = np.geomspace(0.1, 10, 25)  # the expert's first grid of multipliers, refined twice

@@ -37,7 +37,9 @@ from .abtest import ABTestFramework, paired_test, report_markdown
 from .abtest import write_report as write_ab_report
 from .analytics import AnalyticsReport, analyze_run
 from .arena_evaluate import arena_summary, arena_table, evaluate_arena
-from .arena_seats import POLICIES, check_rivals, play
+from .arena_imitation import ImitationSeats, ImitationTraining, seat_tuned_dual
+from .arena_learner import learner_report
+from .arena_seats import POLICIES, SeatPolicy, check_rivals, fitted_policy, make_seat_policy, play
 from .baselines import BASELINES, make_policy
 from .config import (ArenaConfig, Config, ConfigError, MarketConfig, atomic_write, check_number, clock_time, eta,
                          from_dict, override, parse_yaml, show, to_dict)
@@ -50,11 +52,11 @@ from .ipinyou_system import SystemTraining, ipinyou_bidders
 from .market import MICROS, scale_traffic
 from .monitoring import TRAIN_SCORE
 from .run_folder import RunDir
-from .stats import compare_all
+from .stats import compare_all, holm
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'GRID_ENV', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES', 'HEADLINE', 'TIMINGS',
-           'FULL_MARKET', 'PRESETS', 'REPLACED', 'BUILDING', 'LOOPBACK', 'INJECTED_ID', 'template_path',
+__all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'GRID_ENV', 'LEARNER', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES', 'HEADLINE',
+           'TIMINGS', 'FULL_MARKET', 'PRESETS', 'REPLACED', 'BUILDING', 'LOOPBACK', 'INJECTED_ID', 'template_path',
            'source_template_path', 'template_in_sync', 'sync_template', 'ThisPythonKernelSpecs',
            'ThisPythonKernelManager', 'template_parameters', 'ParameterError', 'check_parameters', 'report_market',
            'check_agents', 'output_dir', 'describe_setup', 'best_baseline', 'pairwise_table', 'format_pairwise',
@@ -62,8 +64,9 @@ __all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'GRID_ENV', 'ARENA_HEADLINE', 'SE
            'with_system', 'first_run', 'grid_options', 'ablation_names', 'ablation_days', 'check_ablation_seeds',
            'report_ablations', 'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab',
            'ab_statement', 'report_hpo', 'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement',
-           'report_arena', 'arena_trace', 'arena_plot', 'arena_statement', 'ReportContext', 'ReportSection',
-           'start_overlapping', 'computed', 'section', 'run_section', 'run_sections', 'report_files', 'check_sections',
+           'report_arena', 'is_learner', 'arena_trace', 'arena_plot', 'learner_reports', 'learner_statement',
+           'arena_statement', 'ReportContext', 'ReportSection', 'start_overlapping', 'computed', 'arena_learners',
+           'learner_training', 'section', 'run_section', 'run_sections', 'report_files', 'check_sections',
            'report_parameters', 'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table',
            'markdown_report', 'metrics_document', 'write_timings', 'write_report_files', 'ReportError', 'RunRefused',
            'default_run_id', 'check_run_id', 'run_lock', 'keep_failed', 'recover_run_dir', 'swap_in', 'check_loopback',
@@ -620,12 +623,20 @@ def report_arena(fields: str = "") -> ArenaConfig:
     return cfg
 
 # %% ../nbs/62_report.ipynb #0b5282a1
-def arena_trace(cfg: ArenaConfig, policies: list[str], seed: int = 0, fit_seed: int | None = None) -> pd.DataFrame:
+LEARNER = "imitation"  # the report's learning seat in the arena: chapter 38's, one per seed of `arena_learners`
+
+def is_learner(agent) -> bool:
+    "Is `agent` a learning seat of the report (`imitation_k`)?"
+    return re.fullmatch(rf"{LEARNER}_\d+", str(agent)) is not None
+
+def arena_trace(cfg: ArenaConfig, policies: list[str] | Mapping[str, SeatPolicy], seed: int = 0,
+                fit_seed: int | None = None) -> pd.DataFrame:
     "Seat 0's budget spent and CPA / target (expected conversions) at each step of one day, per policy in seat 0."
     frames = []
-    for name in policies:
+    policies = policies if isinstance(policies, Mapping) else {name: name for name in policies}
+    for name, policy in policies.items():
         steps = []
-        day = play(cfg, name, 1, seed, keep_log=False, fit_seed=fit_seed, on_step=steps.append)   # the same day
+        day = play(cfg, policy, 1, seed, keep_log=False, fit_seed=fit_seed, on_step=steps.append)   # the same day
         spend = np.cumsum([s.spend[0, 0] for s in steps]) / MICROS
         conv = np.cumsum([s.expected_conversions[0, 0] for s in steps])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -639,6 +650,9 @@ def arena_plot(df: pd.DataFrame, trace: pd.DataFrame):
     import matplotlib.pyplot as plt
     import seaborn as sns
     d = df[~df.agent.isin(["bound"])].assign(agent=lambda x: x.agent.astype(str))
+    seeds = d.agent.map(is_learner)
+    if seeds.any():                                   # the learners' seeds in one box
+        d = d.assign(agent=d.agent.where(~seeds, f"{LEARNER} ({d.agent[seeds].nunique()} seeds)"))
     long = d.melt(id_vars="agent", value_vars=["pct_of_bound", "pct_of_reference"], var_name="of", value_name="pct")
     long["of"] = long["of"].map({"pct_of_bound": "% of the bound", "pct_of_reference": "% of the best multiplier"})
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [2.2, 1, 1]})
@@ -657,20 +671,61 @@ def arena_plot(df: pd.DataFrame, trace: pd.DataFrame):
 # %% ../nbs/62_report.ipynb #d7075263
 ARENA_HEADLINE = ("pct_of_bound", "pct_of_reference", "score", "cpa_violation", "budget_use")  # metrics.json
 
+def learner_reports(df: pd.DataFrame, seed: int = 0) -> dict[str, dict]:
+    "Each learner of an arena frame against the best of its other policies (`learner_report`), Holm's p added."
+    agents = [str(a) for a in df.agent.cat.categories if a not in ("reference", "bound")]
+    learners = [a for a in agents if is_learner(a)]
+    reports = {name: learner_report(df, name, [a for a in agents if a not in learners], seed=seed) for name in learners}
+    if reports:
+        for r, p in zip(reports.values(), holm([r["p_value"] for r in reports.values()])[1]): r["p_holm"] = float(p)
+    return reports
+
 def _arena_metrics(df: pd.DataFrame) -> dict:
     s = arena_summary(df, ARENA_HEADLINE)
     block = lambda g: {r["metric"]: {k: _num(r[k]) for k in ("mean", "ci_low", "ci_high")} for _, r in g.iterrows()}
-    return {"days": int(df.episode.nunique()), "seat": 0,
+    training = {t["name"]: t for t in df.attrs.get("learners", [])}
+    learners = {name: {"training": training.get(name), "best_baseline": r["best_baseline"],
+                       "minus_best": _num(r["minus_best"]), "t_ci": [_num(x) for x in r["minus_best_t_ci"]],
+                       "p_value": _num(r["p_value"]), "p_holm": _num(r["p_holm"]), "gap_closed": _num(r["gap_closed"])}
+                for name, r in learner_reports(df).items()}
+    return {"days": int(df.episode.nunique()), "seat": 0, "learners": learners,
             "agents": {str(a): block(g) for a, g in s.groupby("agent", sort=False, observed=True)}}
 
-def arena_statement(df: pd.DataFrame) -> str:
-    "One key statement about the arena: the best policy in seat 0, its % of the bound, and the reference's."
+def learner_statement(df: pd.DataFrame) -> str | None:
+    "The learners' key statement: their % of the bound against the best baseline's, paired, Holm-corrected; or None."
+    reports = learner_reports(df)
+    if not reports: return None
+    r0, n = next(iter(reports.values())), len(reports)
+    best = r0["best_baseline"]
+    span = lambda xs, fmt: fmt.format(xs[0]) if n == 1 else f"{fmt.format(min(xs))} to {fmt.format(max(xs))}"
+    pct = [r["pct_of_bound"][name] for name, r in reports.items()]
+    diff, gap = [r["minus_best"] for r in reports.values()], [100 * r["gap_closed"] for r in reports.values()]
+    viol = np.mean([r["cpa_violation"][name] for name, r in reports.items()])
+    kept = sum(bool(t["kept"]) for t in df.attrs.get("learners", []))
+    return (f"Arena, the learning seat ({r0['days']} days, seat 0 among the default rivals): chapter 38's {LEARNER} "
+            f"seat, trained with {n} seed{'s' * (n > 1)} ({kept} kept by the gate), reaches {span(pct, '{:.1f}')} % "
+            f"of the hindsight bound against {r0['pct_of_bound'][best]:.1f} % for the best tuned baseline, {best}: "
+            f"{span(diff, '{:+.1f}')} points (paired t-test per seed, Holm-corrected p ≤ "
+            f"{max(r['p_holm'] for r in reports.values()):.2g}), closing {span(gap, '{:.0f}')} % of the gap to the "
+            f"bound; CPA violated on {100 * viol:.0f} % of days against {100 * r0['cpa_violation'][best]:.0f} % "
+            f"for {best}.")
+
+def arena_statement(df: pd.DataFrame) -> list[str]:
+    "The arena's key statements: the learners' (if any), then the best policy without learning and the reference's."
     m = df.groupby("agent", observed=True).pct_of_bound.mean()
-    policies = m.drop([a for a in ("reference", "bound") if a in m.index])
+    policies = m.drop([a for a in m.index if a in ("reference", "bound") or is_learner(a)])
     best = policies.idxmax()
     ref = f"; the best single multiplier in hindsight reaches {m['reference']:.1f} %" if "reference" in m.index else ""
-    return (f"Arena ({df.episode.nunique()} days, seat 0 among the default rivals): the best policy is {best} at "
+    which = "policy" if len(policies) == len(m.drop([a for a in ("reference", "bound") if a in m.index])) else \
+        "policy without learning"
+    line = (f"Arena ({df.episode.nunique()} days, seat 0 among the default rivals): the best {which} is {best} at "
             f"{policies[best]:.1f} % of the hindsight bound{ref}.")
+    return [s for s in (learner_statement(df), line) if s]
+
+def _arena_markdown(df: pd.DataFrame) -> str:
+    cols = ["Agent", "% of bound", "% of reference", "Score", "CPA violation", "Budget use"]
+    return (f"## Headline: the arena, seat 0 among the default rivals ({df.episode.nunique()} days), % of the "
+            f"hindsight bound [95 % CI]\n\n{markdown_table(arena_table(df)[cols])}")
 
 # %% ../nbs/62_report.ipynb #54bd6468
 @dataclasses.dataclass
@@ -696,12 +751,13 @@ class ReportSection:
     outputs: tuple[str, ...] = ()  # the files it leaves in the run's folder when it runs
     check: Callable[[Mapping], None] = lambda values: None  # raise ValueError on values it cannot work with
     run: Callable[[ReportContext], Any] = lambda ctx: None  # compute, show and return its result
-    statement: Callable[[Any], str | None] = lambda result: None  # its key statement
+    statement: Callable[[Any], str | list[str] | None] = lambda result: None  # its key statement(s)
     metrics: Callable[[Any], Any] | None = None  # its metrics.json block (None: it has no block)
     markdown: Callable[[Any], str] | None = None  # its part of experiment_report.md (None: none)
     write: Callable[[Any, Path], list[Path]] = lambda result, out: []  # write its extra files into `out`
     compute: Callable[[Mapping], Any] | None = None  # its heavy part, from the values alone (module-level: picklable)
     overlap: str | None = None  # with workers >= 2, `compute` starts in a side process when this section is reached
+    lead: bool = False  # its statements and markdown come first in the key statements and experiment_report.md
 
     def files(self, values: Mapping[str, Any]) -> tuple[str, ...]:
         "The files this section leaves in the run's folder with these parameter values."
@@ -870,17 +926,42 @@ def _run_analytics(ctx: ReportContext) -> AnalyticsReport:
 def _check_arena(v: Mapping[str, Any]) -> None:
     _at_least(v, 0, "arena_days")
     report_arena(v.get("arena", ""))
+    if v.get("arena_learners"): check_seeds(v["arena_learners"], "arena_learners")
 
-def _arena_compute(v: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Every seat policy in seat 0 on the report's arena days, and the one-day trace the figure shows."
-    cfg = report_arena(v["arena"])
-    df = evaluate_arena(list(POLICIES), cfg, days=v["arena_days"], seed=v["seed"])
-    trace = arena_trace(cfg, ["truthful", "dual", "online_lp"], seed=v["seed"], fit_seed=seed_streams(v["seed"]).tune)
-    return df, trace
+def arena_learners(cfg: ArenaConfig, seeds, tune: int, training: ImitationTraining = ImitationTraining()) -> dict:
+    "Chapter 38's seat trained with each of `seeds` on `tune`'s stream, after its pacer `dual_seat`; {} for none."
+    if not seeds: return {}
+    return {"dual_seat": seat_tuned_dual(cfg, tune),
+            **{f"{LEARNER}_{k}": ImitationSeats(training, seed=k).fit(cfg, tune) for k in seeds}}
+
+def learner_training(name: str, seat: ImitationSeats) -> dict:
+    "What a learner's training decided, as plain values (its wall time goes to timings.json, never to the report)."
+    g = seat.gate
+    return {"name": name, "seed": int(seat.seed), "trained_days": int(seat.trained_days), "round": int(seat.chosen),
+            "kept": bool(seat.use_agent), "validation_pacer": _num(seat.history[0]["validation"]),
+            "validation_best": _num(max(h["validation"] for h in seat.history[1:])),
+            "confirm_diff": _num(g["diff"]) if g["candidate"] is not None else None,
+            "confirm_p": _num(g["p_one_sided"]) if g["candidate"] is not None else None}
+
+def _arena_compute(v: Mapping[str, Any], training: ImitationTraining = ImitationTraining()) -> tuple:
+    "Every seat policy and the learners in seat 0 on the report's arena days, the figure's one-day trace, wall times."
+    cfg, tune = report_arena(v["arena"]), seed_streams(v["seed"]).tune
+    begin = time.perf_counter()
+    learners = arena_learners(cfg, v.get("arena_learners", []), tune, training)
+    seconds = {"learners": time.perf_counter() - begin,
+               **{n: s.fit_seconds for n, s in learners.items() if is_learner(n)}}
+    df = evaluate_arena({**{n: fitted_policy(cfg, n, tune) for n in POLICIES}, **learners}, cfg, days=v["arena_days"],
+                        seed=v["seed"])
+    df.attrs["learners"] = [learner_training(n, s) for n, s in learners.items() if is_learner(n)]
+    shown = ["truthful", "dual", "online_lp", *list(learners)[:2]]        # the pacer and the first learner, if any
+    trace = arena_trace(cfg, {n: learners.get(n, n) for n in shown}, seed=v["seed"], fit_seed=tune)
+    return df, trace, seconds
 
 def _run_arena(ctx: ReportContext) -> pd.DataFrame:
-    df, trace = computed("arena", ctx)
+    df, trace, seconds = computed("arena", ctx)
+    if len(seconds) > 1: ctx.timings["arena_learners_s"] = {k: round(s, 3) for k, s in seconds.items()}
     _show(save_figure(arena_plot(df, trace), ctx.out / "arena.png"), arena_table(df).set_index("Agent"))
+    for line in arena_statement(df)[:-1]: print(line)
     return df
 
 # %% ../nbs/62_report.ipynb #7d813220
@@ -914,10 +995,11 @@ SECTIONS: list[ReportSection] = [
                   write=lambda table, out: [atomic_write(out / "ipinyou.csv", table.to_csv(index=False))],
                   off="real data: not replayed in this run (real_data = False); the presets 'quick' and 'default' "
                       "replay it."),
-    ReportSection("arena", "The arena: many advertisers in the same auctions", params=("arena_days", "arena"),
+    ReportSection("arena", "The arena: many advertisers in the same auctions",
+                  params=("arena_days", "arena", "arena_learners"),
                   enabled=lambda v: v.get("arena_days", 0) > 0, outputs=("arena.png", "arena.csv"),
-                  check=_check_arena, run=_run_arena, compute=_arena_compute, overlap="ab_test",
-                  statement=arena_statement, metrics=_arena_metrics,
+                  check=_check_arena, run=_run_arena, compute=_arena_compute, overlap="system", lead=True,
+                  statement=arena_statement, metrics=_arena_metrics, markdown=_arena_markdown,
                   write=lambda df, out: [atomic_write(out / "arena.csv", arena_table(df).to_csv(index=False))],
                   off="arena: not evaluated in this run (arena_days = 0); the presets 'quick' and 'default' "
                       "evaluate it."),
@@ -996,7 +1078,7 @@ def headline_metrics(df: pd.DataFrame) -> dict[str, dict]:
 
 # %% ../nbs/62_report.ipynb #2487bae5
 def key_statements(df: pd.DataFrame, pairs: pd.DataFrame, results: Mapping[str, Any] | None = None) -> list[str]:
-    "The report's key statements, generated from the numbers; then each section's, from its result in `results`."
+    "The report's key statements, generated from the numbers: a leading section's first, the others' after these."
     s = summarize(df, ("pct_optimum",)).set_index("agent")
     best = pairs.attrs.get("baseline") or best_baseline(df)
     b = s.loc[best]
@@ -1015,9 +1097,10 @@ def key_statements(df: pd.DataFrame, pairs: pd.DataFrame, results: Mapping[str, 
         out.append("The seed's baselines reach " + ", ".join(f"{a} {s.loc[a, 'mean']:.1f} %" for a in seed_agents)
                    + " of the optimum.")
     results = results or {}
-    for sec in SECTIONS:
-        if results.get(sec.name) is not None and (line := sec.statement(results[sec.name])): out.append(line)
-    return out
+    said = {sec.name: [lines] if isinstance(lines := sec.statement(results[sec.name]), str) else list(lines or [])
+            for sec in SECTIONS if results.get(sec.name) is not None}
+    lead = [line for sec in SECTIONS if sec.lead for line in said.get(sec.name, [])]
+    return lead + out + [line for sec in SECTIONS if not sec.lead for line in said.get(sec.name, [])]
 
 def bullet_list(lines: list[str]) -> str:
     "Lines as a markdown bullet list."
@@ -1033,16 +1116,19 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def markdown_report(table: pd.DataFrame, statements: list[str], params: Mapping[str, Any],
                     results: Mapping[str, Any] | None = None) -> str:
-    "`experiment_report.md`: the parameters, the headline table, the key statements, then the sections' parts."
+    "`experiment_report.md`: the parameters, a leading section's part, the seed's table, the statements, the rest."
     values = ", ".join(f"`{k}={v!r}`" for k, v in params.items())
-    text = (f"# Experiment report\n\nadrl {adrl.__version__}; parameters: {values}.\n\n"
-            f"## Headline: the seed's table and % of the hindsight optimum [95 % CI]\n\n{markdown_table(table)}\n\n"
-            f"## Key statements\n\n{bullet_list(statements)}\n")
     results = results or {}
-    for sec in SECTIONS:
-        if sec.markdown is not None and results.get(sec.name) is not None:
-            text += f"\n{sec.markdown(results[sec.name])}\n"
-    return text
+    parts = {sec.name: sec.markdown(results[sec.name]) for sec in SECTIONS
+             if sec.markdown is not None and results.get(sec.name) is not None}
+    lead = [parts.pop(sec.name) for sec in SECTIONS if sec.lead and sec.name in parts]
+    title = ("The single-campaign market (the course's introduction): the seed's table" if lead else
+             "Headline: the seed's table")
+    text = (f"# Experiment report\n\nadrl {adrl.__version__}; parameters: {values}.\n\n"
+            + "".join(f"{part}\n\n" for part in lead)
+            + f"## {title} and % of the hindsight optimum [95 % CI]\n\n{markdown_table(table)}\n\n"
+            f"## Key statements\n\n{bullet_list(statements)}\n")
+    return text + "".join(f"\n{part}\n" for part in parts.values())
 
 # %% ../nbs/62_report.ipynb #f00b2dcf
 def metrics_document(df: pd.DataFrame, pairs: pd.DataFrame, params: Mapping[str, Any], cfg: MarketConfig,
@@ -1097,7 +1183,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {**FULL_MARKET, "episodes": 50, "real_data": True, "ipinyou_episodes": 1000, "arena_days": 20},
     "default": {**FULL_MARKET, "episodes": 200, "train_episodes": 300, "train_seeds": [0, 1, 2, 3, 4], "workers": 2,
                 "ablations": ["all"], "ablation_seeds": [0, 1, 2], "ablation_days": 100, "ab_test": ["system", "best"],
-                "hpo_trials": 6, "hpo_episodes": 100, "real_data": True, "arena_days": 50},  # the README's report
+                "hpo_trials": 6, "hpo_episodes": 100, "real_data": True, "arena_days": 50,
+                "arena_learners": [0, 1, 2, 3, 4]},  # the README's report
     "smoke": {},  # the template's own defaults: a small market, 20 days, seconds
 }
 

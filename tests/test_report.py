@@ -186,11 +186,12 @@ def test_shipped_template_matches_its_source():
 
 
 # every section at once: the system trained with two seeds (two worker processes), two ablations, the trained system
-# against the best baseline, and a two-trial search; sizes that teach nothing, so only the plumbing is checked
+# against the best baseline, a two-trial search and one learning seat in the arena (chapter 38's, 7 s on this arena);
+# sizes that teach nothing, so only the plumbing is checked
 TRAINED = {**TINY, "train_episodes": "8", "train_seeds": "0,1", "workers": "2", "ablations": "no PER,no controller",
            "ablation_seeds": "0,1", "ab_test": "system,best", "hpo_trials": "2", "hpo_episodes": "4",
            "hpo_eval_days": "3", "real_data": "true", "ipinyou_episodes": "32",
-           "arena_days": "3", "arena": "{impressions_per_day: 1500, num_steps: 12}"}
+           "arena_days": "3", "arena": "{impressions_per_day: 1500, num_steps: 12}", "arena_learners": "0"}
 
 
 def run_in_a_fork(fn, failure: Path):
@@ -257,6 +258,9 @@ def test_every_section_with_a_trained_system(trained_runs):
     arena = doc["arena"]["agents"]
     assert arena["bound"]["pct_of_bound"]["mean"] == 100.0 and doc["arena"]["days"] == 3
     assert all(a["pct_of_bound"]["mean"] <= 100 for a in arena.values()) and {"online_lp", "reference"} <= set(arena)
+    learner = doc["arena"]["learners"]["imitation_0"]             # the learning seat, beside its pacer
+    assert {"dual_seat", "imitation_0"} <= set(arena) and learner["training"]["trained_days"] == 128
+    assert learner["t_ci"][0] <= learner["minus_best"] <= learner["t_ci"][1] and 0 <= learner["p_holm"] <= 1
     assert doc["ipinyou"]["notes"]["system"].startswith("trained on 32 simulated episodes; validation (200 simulated")
     abl = doc["ablations"]["ablations"]
     assert list(abl) == ["no PER", "no controller"] and all(a["seeds"] == 2 and a["days"] == 4 for a in abl.values())
@@ -273,6 +277,9 @@ def test_every_section_with_a_trained_system(trained_runs):
     assert "## Ablations" in md and "- Ablations (2 training seeds" in md and "- A/B test, system (seed 0) (A)" in md
     assert "- Hyperparameter search: 2 trials" in md and "- Real data (iPinYou 2997, RLB protocol, c0 = 1/32)" in md
     assert "The trained system wins" in md
+    # the arena leads: its table before the single-campaign one, the learners' statement first of the key statements
+    assert md.index("## Headline: the arena") < md.index("## The single-campaign market") < md.index("## Ablations")
+    assert md.split("## Key statements\n\n")[1].startswith("- Arena, the learning seat (3 days, seat 0")
     assert (run / "ab_test.md").read_text(encoding="utf-8").startswith(f"# A/B test: system (seed 0) vs {ab['name_b']}")
 
 
