@@ -23,7 +23,8 @@ from .market import MICROS
 
 # %% auto #0
 __all__ = ['BLOCK_DAYS', 'ARENA_METRICS', 'DayLog', 'day_log', 'bound_inputs', 'day_bounds', 'arena_scores', 'check_bound',
-           'held_out_blocks', 'evaluate_arena', 'arena_summary', 'arena_table', 'save_arena', 'last_win', 'calibration']
+           'held_out_blocks', 'evaluate_arena', 'arena_summary', 'arena_table', 'save_arena', 'last_win', 'calibration',
+           'information_references']
 
 # %% ../nbs/24_arena_evaluate.ipynb #13b16524
 class DayLog(NamedTuple):
@@ -233,3 +234,20 @@ def calibration(df: pd.DataFrame) -> pd.DataFrame:
                           "p90": q("budget_use", 0.9), "last win p10": q("last_win", 0.1),
                           "p50 ": q("last_win", 0.5), "% of bound": g.pct_of_bound.mean()})
     return pd.concat([df.groupby("policy").apply(row, include_groups=False), row(df).to_frame("all").T])
+
+# %% ../nbs/24_arena_evaluate.ipynb #694d87b9
+def information_references(result: ArenaPlay, seats=(0,), days: int | None = None) -> pd.DataFrame:
+    "Per (day, advertiser): the bound and the best constant multiplier on the predictions, calibrated, and true rates."
+    cfg, adv, tr, s = result.cfg, result.adv, result.traffic, result.state
+    bounds = day_bounds(result, seats, reference=True, days=days)
+    rows = []
+    for d, i in zip(bounds.day, bounds.advertiser):
+        log, p_true = day_log(result, d), tr.p_true[d, i].astype(np.float64)
+        B, T, W = s.budget[d, i] / MICROS, adv.target_cpa[d, i], adv.value[d, i]
+        ref = lambda p: best_multiplier(p, p_true, log.seen, log.top_bid, log.top_idx, int(i), log.reserve, log.step,
+                                        float(B), float(T), float(W), cfg.auction).score
+        calibrated = tr.p_pred[d, i].astype(np.float64) / adv.miscalibration[d, i][tr.channel[d]]
+        rows.append({"calibrated": ref(calibrated), "true_rates": ref(p_true)})
+    out = bounds[["day", "advertiser", "bound", "reference"]].rename(columns={"reference": "predictions"})
+    return pd.concat([out, pd.DataFrame(rows)], axis=1)
+
