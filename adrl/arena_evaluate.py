@@ -17,7 +17,7 @@ import pandas as pd
 from .arena_bound import BINDS, best_multiplier, hindsight_lp, hull_frontier, others_prices, score_bound
 from .arena_seats import (POLICIES, ArenaPlay, SeatPolicy, check_rivals, fitted_policy, make_seat_policy,
                               play, seat_scores)
-from .config import ArenaConfig, atomic_write, check_number, spawn_seeds, to_dict
+from .config import ArenaConfig, atomic_write, check_number, progress_bar, spawn_seeds, to_dict
 from .evaluate import seed_streams, summarize, write_summary
 from .market import MICROS
 
@@ -161,18 +161,15 @@ def evaluate_arena(policies: dict[str, SeatPolicy] | list[str], cfg: ArenaConfig
     elif fit:
         for p in policies.values(): p.fit(cfg, seeds.tune)
     blocks = held_out_blocks(seed, days)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(blocks) * len(policies), desc="evaluate arena", unit="block", leave=False)
+    bar = progress_bar(progress, len(blocks) * len(policies), "evaluate arena", "block")
     frames = []
     for first, block_seed, n in blocks:
         for name, policy in policies.items():
             result = play(cfg, policy, BLOCK_DAYS, block_seed, fit_seed=fit_seed)
             df = arena_scores(result, None if all_seats else [0], reference, days=n)
             frames.append(df.assign(agent=name, episode=first + df.day))
-            if bar is not None: bar.update(1)
-    if bar is not None: bar.close()
+            bar.update(1)
+    bar.close()
     df = pd.concat(frames, ignore_index=True)
     if reference and hindsight: df = pd.concat([df, _hindsight_rows(df)], ignore_index=True)
     order = list(policies) + (["reference", "bound"] if reference and hindsight else [])

@@ -21,7 +21,7 @@ from .arena_evaluate import DayLog, day_log
 from .arena_learner import NUM_LEARNER_FEATURES, ResidualSeats
 from .arena_seats import (ArenaPlay, DualSeats, _params, auction_score, fitted_policy, normalised_score, play,
                               seat_scores)
-from .config import ArenaConfig, check_number, spawn_seeds, torch_generator
+from .config import ArenaConfig, check_number, progress_bar, spawn_seeds, torch_generator
 from .market import MICROS
 from .policy import FITS, remember
 
@@ -216,10 +216,7 @@ def fit(self: ImitationSeats, cfg: ArenaConfig, seed: int = 0) -> ImitationSeats
     self.history = [{"round": 0, "days": 0, "samples": 0, "loss": np.nan, "label_mean": np.nan, "label_std": np.nan,
                      "validation": best["score"], "candidate": "pacer alone"}]
     chunks = -(-spec.days // spec.chunk)
-    bar = None
-    if self.progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=spec.iterations * chunks * spec.chunk, desc="train imitation seat", unit="day", leave=False)
+    bar = progress_bar(self.progress, spec.iterations * chunks * spec.chunk, "train imitation seat", "day")
     X, Y = [], []
     for k, round_seed in enumerate(spawn_seeds(train_seed, spec.iterations)):
         self.use_agent = k > 0                        # round 1: the pacer's own states; then the learner's (DAgger)
@@ -227,7 +224,7 @@ def fit(self: ImitationSeats, cfg: ArenaConfig, seed: int = 0) -> ImitationSeats
             x, y = self.labels(cfg, s, seed)
             X.append(x)
             Y.append(y)
-            if bar is not None: bar.update(spec.chunk)
+            bar.update(spec.chunk)
         y_all = np.concatenate(Y)
         loss = self.train_net(np.concatenate(X), y_all)
         self.use_agent = True
@@ -237,7 +234,7 @@ def fit(self: ImitationSeats, cfg: ArenaConfig, seed: int = 0) -> ImitationSeats
                              "validation": score, "candidate": "learner"})
         if score > best["score"]:
             best = {"score": score, "state": copy.deepcopy(self.net.state_dict()), "round": k + 1}
-    if bar is not None: bar.close()
+    bar.close()
     self.settle_gate(best["round"], best["state"], self.net.load_state_dict, cfg, confirm_seed, seed)  # chapter 36's
     self.trained_days, self.fit_seconds = spec.iterations * chunks * spec.chunk, time.perf_counter() - start
     self.fitted = (cfg, int(seed))

@@ -18,9 +18,9 @@ from .agents.dqn import BiddingAgent
 from .arena import ARENA_FEATURES, Advertisers, ArenaState, ArenaStepResult, arena_observation
 from .arena_env import ArenaDays
 from .arena_seats import SeatPolicy, fitted_policy, normalised_score, play, population, seat_scores
-from .config import AgentConfig, ArenaConfig, check_number, make_rng, spawn_seeds
+from .config import AgentConfig, ArenaConfig, check_number, make_rng, progress_bar, spawn_seeds
 from .market import MICROS
-from .stats import bootstrap_ci, paired_ttest
+from .stats import bootstrap_ci, mcnemar, paired_ttest
 
 # %% auto #0
 __all__ = ['OWN_FEATURES', 'SEAT_FEATURES', 'RESIDUALS', 'NUM_LEARNER_FEATURES', 'own_view', 'seat_observation', 'leak_check',
@@ -223,22 +223,19 @@ def fit(self: ResidualSeats, cfg: ArenaConfig, seed: int = 0) -> ResidualSeats:
     self.history = [{"days": 0, "validation": best["score"], "train": np.nan, "candidate": "pacer alone"}]
     self.use_agent, E = True, spec.num_envs
     batches = -(-spec.days // E)
-    bar = None
-    if self.progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=batches * E, desc="train arena seat", unit="day", leave=False)
+    bar = progress_bar(self.progress, batches * E, "train arena seat", "day")
     for i, s in enumerate(spawn_seeds(train_seed, batches)):
         self.learning = True
         try: train = self.train_batch(days, [make_rng([s, d]) for d in range(E)])
         finally: self.learning = False
-        if bar is not None: bar.update(E)
+        bar.update(E)
         done = (i + 1) * E
         if done // spec.eval_every > i * E // spec.eval_every or i == batches - 1:
             score = self.validation_score(cfg, val_seed, seed)
             self.history.append({"days": done, "validation": score, "train": train, "candidate": "agent"})
             if score > best["score"]:
                 best = {"score": score, "state": copy.deepcopy(self.agent.q.state_dict()), "days": done}
-    if bar is not None: bar.close()
+    bar.close()
     self.settle_gate(best["days"], best["state"], self.agent.q.load_state_dict, cfg, confirm_seed, seed)
     self.trained_days, self.fit_seconds = batches * E, time.perf_counter() - start
     self.fitted = (cfg, int(seed))
@@ -256,7 +253,11 @@ def learner_report(ev: pd.DataFrame, learner: str = "learner", baselines=("dual"
     t = paired_ttest(pct[learner], pct[best])
     lo, hi = bootstrap_ci(pct[learner] - pct[best], rng=seed)
     B, L = pct[best].mean(), pct[learner].mean()
+    days = s.pivot_table(index="episode", columns="agent", values="cpa_violation", observed=True)
+    days = days[[learner, best]].dropna()                     # days with a CPA target: violated (1) or not (0)
+    mc = mcnemar(days[learner], days[best]) if len(days) else None
     return {"days": len(pct), "pct_of_bound": {a: float(pct[a].mean()) for a in pct},
             "cpa_violation": {a: float(viol[a]) for a in pct}, "best_baseline": best,
             "minus_best": float(L - B), "minus_best_t_ci": (t.low, t.high), "minus_best_boot_ci": (lo, hi),
-            "p_value": t.p_value, "gap_closed": float((L - B) / (100 - B))}
+            "p_value": t.p_value, "gap_closed": float((L - B) / (100 - B)),
+            "cpa_violation_vs_best": None if mc is None else mc._asdict()}

@@ -32,7 +32,7 @@ __all__ = ['OFFLINE_ENV', 'PINNED_CPU_KERNELS', 'SHOW_CHARS', 'MAX_MESSAGE', 'MA
            'MarketConfig', 'AgentConfig', 'ExperimentConfig', 'MonitoringConfig', 'ArenaConfig', 'arena_preset',
            'Config', 'from_dict', 'to_dict', 'parse_yaml', 'load_yaml', 'override', 'load_config', 'atomic_write',
            'save_config', 'check_output', 'make_rng', 'spawn_seeds', 'torch_generator', 'seed_torch', 'clock_time',
-           'eta', 'get_device']
+           'eta', 'progress_bar', 'get_device']
 
 # %% ../nbs/00_config.ipynb #830162a0
 OFFLINE_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false"}
@@ -734,6 +734,18 @@ def clock_time(seconds: float) -> str:
 def eta(spent: float, done: int, left: int) -> str:
     "How long `left` more items take at the mean time of the `done` ones that took `spent` seconds, as `clock_time`."
     return clock_time(spent / max(done, 1) * left)
+
+class _NoBar:
+    "A progress bar that shows nothing: what `progress_bar` gives where progress is off."
+    def update(self, n=1): pass
+    def set_postfix(self, *args, **kwargs): pass
+    def close(self): pass
+
+def progress_bar(on: bool, total: int, desc: str, unit: str, leave: bool = False, **kwargs):
+    "A tqdm bar (count, rate and ETA) where `on`, else one that shows nothing; either has update, set_postfix, close."
+    if not on: return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit=unit, leave=leave, **kwargs)
 
 # %% ../nbs/00_config.ipynb #fb318eab
 def get_device(pref: str = "auto") -> torch.device:

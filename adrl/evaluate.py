@@ -17,7 +17,7 @@ import pandas as pd
 from .baselines import Policy, make_policy, run_days
 from .policy import policy_key, remember
 from .market import MICROS, Market
-from .config import MarketConfig, atomic_write, check_number, make_rng, spawn_seeds
+from .config import MarketConfig, atomic_write, check_number, make_rng, progress_bar, spawn_seeds
 from .oracle import HindsightTracker, pct_of_optimum, policy_score
 from .stats import bootstrap_ci
 
@@ -90,10 +90,7 @@ def evaluate(policies: dict[str, Policy] | list[str], cfg: MarketConfig, episode
     for p in policies.values(): p.fit(cfg, seeds.tune)
     blocks = math.ceil(episodes / BLOCK)
     block_seeds = spawn_seeds(seeds.eval, blocks)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=blocks * cfg.max_steps, desc="evaluate", unit="slot", leave=False)
+    bar = progress_bar(progress, blocks * cfg.max_steps, "evaluate", "slot")
     frames, places = [], {name: i for i, name in enumerate(policies)}
     keys = {name: policy_key(p) for name, p in policies.items()}
     for b, block_seed in enumerate(block_seeds):
@@ -103,11 +100,11 @@ def evaluate(policies: dict[str, Policy] | list[str], cfg: MarketConfig, episode
         tracker = HindsightTracker(cfg, BLOCK) if block not in BLOCKS else None
         def on_slot(slot):
             if tracker is not None: tracker.add(slot)
-            if bar is not None: bar.update(1)
+            bar.update(1)
         played = {}
         if todo or tracker:
             played = run_days(todo, cfg, BLOCK, block_seed, on_slot, places)
-        if bar is not None and not (todo or tracker): bar.update(cfg.max_steps)
+        if not (todo or tracker): bar.update(cfg.max_steps)
         for n, t in played.items():
             if keys[n] is not None: remember(BLOCKS, (*block, keys[n]), _read_only(t))
         totals = {n: known[n] if n in known else played[n] for n in policies}
@@ -117,7 +114,7 @@ def evaluate(policies: dict[str, Policy] | list[str], cfg: MarketConfig, episode
         for name, t in totals.items(): frames.append(_rows(name, t, optimum, ref_score, cfg, b * BLOCK))
         if oracle: frames.append(_hindsight_rows("oracle", best, optimum, ref_score, cfg, b * BLOCK))
         if reference: frames.append(_hindsight_rows("reference", ref, optimum, ref_score, cfg, b * BLOCK))
-    if bar is not None: bar.close()
+    bar.close()
     df = pd.concat(frames, ignore_index=True)
     df = df[df.episode < episodes]
     order = list(policies) + (["oracle"] if oracle else []) + (["reference"] if reference else [])

@@ -65,9 +65,9 @@ __all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'GRID_ENV', 'LEARNER', 'ARENA_HEA
            'report_ablations', 'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab',
            'ab_statement', 'report_hpo', 'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement',
            'report_arena', 'is_learner', 'arena_trace', 'arena_plot', 'learner_reports', 'learner_statement',
-           'arena_statement', 'ReportContext', 'ReportSection', 'start_overlapping', 'computed', 'arena_learners',
-           'learner_training', 'section', 'run_section', 'run_sections', 'report_files', 'check_sections',
-           'report_parameters', 'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table',
+           'mcnemar_clause', 'arena_statement', 'ReportContext', 'ReportSection', 'start_overlapping', 'computed',
+           'arena_learners', 'learner_training', 'section', 'run_section', 'run_sections', 'report_files',
+           'check_sections', 'report_parameters', 'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table',
            'markdown_report', 'metrics_document', 'write_timings', 'write_report_files', 'ReportError', 'RunRefused',
            'default_run_id', 'check_run_id', 'run_lock', 'keep_failed', 'recover_run_dir', 'swap_in', 'check_loopback',
            'execute_template', 'clean_notebook', 'export_html', 'run_report']
@@ -686,7 +686,8 @@ def _arena_metrics(df: pd.DataFrame) -> dict:
     training = {t["name"]: t for t in df.attrs.get("learners", [])}
     learners = {name: {"training": training.get(name), "best_baseline": r["best_baseline"],
                        "minus_best": _num(r["minus_best"]), "t_ci": [_num(x) for x in r["minus_best_t_ci"]],
-                       "p_value": _num(r["p_value"]), "p_holm": _num(r["p_holm"]), "gap_closed": _num(r["gap_closed"])}
+                       "p_value": _num(r["p_value"]), "p_holm": _num(r["p_holm"]), "gap_closed": _num(r["gap_closed"]),
+                       "cpa_violation_vs_best": r["cpa_violation_vs_best"]}
                 for name, r in learner_reports(df).items()}
     return {"days": int(df.episode.nunique()), "seat": 0, "learners": learners,
             "agents": {str(a): block(g) for a, g in s.groupby("agent", sort=False, observed=True)}}
@@ -708,7 +709,18 @@ def learner_statement(df: pd.DataFrame) -> str | None:
             f"{span(diff, '{:+.1f}')} points (paired t-test per seed, Holm-corrected p ≤ "
             f"{max(r['p_holm'] for r in reports.values()):.2g}), closing {span(gap, '{:.0f}')} % of the gap to the "
             f"bound; CPA violated on {100 * viol:.0f} % of days against {100 * r0['cpa_violation'][best]:.0f} % "
-            f"for {best}.")
+            f"for {best}{mcnemar_clause(reports)}.")
+
+def mcnemar_clause(reports: dict) -> str:
+    "The learners' CPA violations against the best baseline's, paired by day (the discordant days, McNemar), or ''."
+    tests = [r["cpa_violation_vs_best"] for r in reports.values() if r.get("cpa_violation_vs_best") is not None]
+    if not tests: return ""
+    best = next(iter(reports.values()))["best_baseline"]
+    span = lambda k: (f"{tests[0][k]}" if len({t[k] for t in tests}) == 1 else
+                      f"{min(t[k] for t in tests)}–{max(t[k] for t in tests)}")
+    p = min(t["p_value"] for t in tests)
+    return (f"; paired by day, the seat alone exceeds its target on {span('only_a')} day(s) and {best} alone on "
+            f"{span('only_b')} (exact McNemar p {'=' if len({t['p_value'] for t in tests}) == 1 else '≥'} {p:.2g})")
 
 def arena_statement(df: pd.DataFrame) -> list[str]:
     "The arena's key statements: the learners' (if any), then the best policy without learning and the reference's."

@@ -18,9 +18,9 @@ from statsmodels.stats.power import TTestIndPower, TTestPower
 from .config import check_number
 
 # %% auto #0
-__all__ = ['DZ_MAX', 'bootstrap_ci', 'Estimate', 'mean_ci', 'TestResult', 'welch_ttest', 'PairedTTest', 'paired_ttest',
-           'mann_whitney', 'holm', 'cohens_d', 'prob_improvement', 'iqm', 'stratified_bootstrap_ci', 'compare',
-           'compare_all', 'required_sample_size', 'achieved_power', 'mann_kendall', 'robust_zscores']
+__all__ = ['DZ_MAX', 'bootstrap_ci', 'Estimate', 'mean_ci', 'TestResult', 'welch_ttest', 'PairedTTest', 'paired_ttest', 'McNemar',
+           'mcnemar', 'mann_whitney', 'holm', 'cohens_d', 'prob_improvement', 'iqm', 'stratified_bootstrap_ci',
+           'compare', 'compare_all', 'required_sample_size', 'achieved_power', 'mann_kendall', 'robust_zscores']
 
 # %% ../nbs/01_stats.ipynb #6a6206e7
 def _sample(x: Any, name: str, min_n: int = 1) -> np.ndarray:
@@ -170,6 +170,30 @@ def paired_ttest(
     res = scipy.stats.ttest_rel(a, b)
     low, high = res.confidence_interval(confidence_level=ci)
     return PairedTTest(float(res.statistic), float(res.pvalue), float(d.mean()), float(low), float(high), int(d.size))
+
+# %% ../nbs/01_stats.ipynb #465907b5
+class McNemar(NamedTuple):
+    "The exact McNemar test of two paired yes/no samples."
+    only_a: int  # pairs where a says yes and b no
+    only_b: int  # pairs where b says yes and a no
+    p_value: float  # two-sided: the binomial test of only_a out of only_a + only_b at 1/2 (1.0 without discordance)
+    estimate: float  # rate(a) - rate(b) = (only_a - only_b) / n
+    n: int  # number of pairs
+
+def mcnemar(
+    a,  # first outcome of each pair: booleans, or 0 / 1
+    b,  # second outcome of each pair, in the same order
+) -> McNemar:
+    "Exact two-sided McNemar test of paired binary outcomes `a` against `b`."
+    a, b = _sample(a, "a"), _sample(b, "b")
+    if a.size != b.size: raise ValueError(f"a, b: paired samples need the same length, got {a.size} and {b.size}")
+    for x, name in ((a, "a"), (b, "b")):
+        if not np.isin(x, (0, 1)).all(): raise ValueError(f"{name}: must be booleans or 0 / 1")
+    only_a, only_b = int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum())
+    n = only_a + only_b
+    p = float(scipy.stats.binomtest(only_a, n, 0.5).pvalue) if n else 1.0
+    return McNemar(only_a, only_b, p, (only_a - only_b) / a.size, int(a.size))
+
 
 # %% ../nbs/01_stats.ipynb #e6aecb06
 def mann_whitney(

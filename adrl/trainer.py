@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from fastcore.basics import patch
 
-from .config import Config, ConfigError, check_number, show, to_dict
+from .config import Config, ConfigError, check_number, progress_bar, show, to_dict
 from .monitoring import EVAL_SCORE, VAL_SCORE, Alert, Monitor, NonFiniteError, check_finite, dashboard
 from .registry import CheckpointError, load_checkpoint
 from .run_folder import RunDir
@@ -188,8 +188,8 @@ def train_until(self: Trainer, days: int) -> pd.DataFrame:
             self.run.write_timings(self.times)
         rows.append({"episode": L.episode, **metrics, "wall_time": wall})
         if self.run: self.checkpoint(metrics, crossed(self.save_every) or final)
-        if bar is not None: self._tick(bar, L.episode - before, metrics)
-    if bar is not None: bar.close()
+        self._tick(bar, L.episode - before, metrics)
+    bar.close()
     if self.log is not None:
         self.log.close()
         if len(self.log.rows): dashboard(self.log.frame(), self.alerts.alerts, self.run.dashboard)
@@ -197,9 +197,7 @@ def train_until(self: Trainer, days: int) -> pd.DataFrame:
 
 @patch
 def _bar(self: Trainer, target: int):
-    if not self.progress: return None
-    from tqdm.auto import tqdm
-    return tqdm(total=target, initial=min(self.learner.episode, target), desc="train", unit="day")
+    return progress_bar(self.progress, target, "train", "day", leave=True, initial=min(self.learner.episode, target))
 
 @patch
 def _tick(self: Trainer, bar, days: int, metrics: dict) -> None:

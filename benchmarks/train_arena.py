@@ -28,8 +28,8 @@ and again on 64 confirmation days (paired, one-sided p < 0.05).
 Then every learner and the baselines play seat 0 on the same `--eval-days` held-out days of `--seed`
 (`evaluate_arena`), and it prints `name: value` lines: training days, wall times, % of the hindsight bound of every
 agent (mean and 95 % bootstrap CI), the CPA violation rate of each, and per learner its paired difference to the
-best baseline (t-interval, bootstrap interval, paired t-test p, and p Holm-corrected over the learners) and the share
-of the gap to the bound it closes.
+best baseline (t-interval, bootstrap interval, paired t-test p, and p Holm-corrected over the learners), the share
+of the gap to the bound it closes, and its CPA violations against the best baseline's, paired by day (McNemar).
 Threads are pinned to one.
 The issue's targets (>= 90 % of the bound, p < 0.01 against the best baseline, a third of the gap closed) are
 measured here, not asserted. `--out` writes the numbers as JSON (atomically). `--learner residual --seeds 5` takes
@@ -239,6 +239,9 @@ def main(argv=None):
         print(f"{name}_minus_best: {rep['minus_best']:.2f} t-CI [{tlo:.2f}, {thi:.2f}] "
               f"bootstrap [{blo:.2f}, {bhi:.2f}], paired p {rep['p_value']:.3g}, Holm p {rep['p_holm']:.3g}")
         print(f"{name}_gap_closed: {rep['gap_closed']:.3f}")
+        if (mc := rep["cpa_violation_vs_best"]) is not None:   # paired days: only one of the two above its target
+            print(f"{name}_cpa_violation_vs_best: {mc['estimate']:+.3f} (days only the learner violates "
+                  f"{mc['only_a']}, only {rep['best_baseline']} {mc['only_b']}; McNemar p {mc['p_value']:.3g})")
     for variant in args.variants:
         for k in range(args.first_seed, args.first_seed + args.seeds):
             if variant == "full" or f"learner_{k}" not in learners: continue
