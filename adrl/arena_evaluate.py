@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .arena_bound import BINDS, best_multiplier, hindsight_lp, hull_frontier, others_prices, score_bound
+from .arena_bound import BINDS, Reference, best_multiplier, hindsight_lp, hull_frontier, others_prices, score_bound
 from .arena_seats import (POLICIES, ArenaPlay, SeatPolicy, check_rivals, fitted_policy, make_seat_policy,
                               play, seat_scores)
 from .config import ArenaConfig, atomic_write, check_number, progress_bar, spawn_seeds, to_dict
@@ -22,9 +22,9 @@ from .evaluate import seed_streams, summarize, write_summary
 from .market import MICROS
 
 # %% auto #0
-__all__ = ['BLOCK_DAYS', 'ARENA_METRICS', 'DayLog', 'day_log', 'bound_inputs', 'day_bounds', 'arena_scores', 'check_bound',
-           'held_out_blocks', 'evaluate_arena', 'arena_summary', 'arena_table', 'save_arena', 'last_win', 'calibration',
-           'information_references']
+__all__ = ['BLOCK_DAYS', 'ARENA_METRICS', 'DayLog', 'day_log', 'bound_inputs', 'day_reference', 'day_bounds', 'arena_scores',
+           'check_bound', 'held_out_blocks', 'evaluate_arena', 'arena_summary', 'arena_table', 'save_arena', 'last_win',
+           'calibration', 'information_references']
 
 # %% ../nbs/24_arena_evaluate.ipynb #13b16524
 class DayLog(NamedTuple):
@@ -58,6 +58,13 @@ def bound_inputs(result: ArenaPlay, d: int, advertisers, log: DayLog | None = No
     return value, cost
 
 # %% ../nbs/24_arena_evaluate.ipynb #4dc32fab
+def day_reference(result: ArenaPlay, log: DayLog, d: int, i: int, p_pred) -> Reference:
+    "Advertiser `i`'s best constant multiplier on day `d` of `result` (chapter 15's), bidding on `p_pred`."
+    cfg, adv, s, p_true = result.cfg, result.adv, result.state, result.traffic.p_true[d, i]
+    return best_multiplier(p_pred, p_true, log.seen, log.top_bid, log.top_idx, int(i), log.reserve, log.step,
+                           float(s.budget[d, i] / MICROS), float(adv.target_cpa[d, i]), float(adv.value[d, i]),
+                           cfg.auction)
+
 def day_bounds(result: ArenaPlay, seats=None, reference: bool = True, days: int | None = None,
                max_bytes: int = 2 ** 27) -> pd.DataFrame:
     "Per (day, advertiser) of `seats` (default all): the hindsight LP, the certified score bound, the reference."
@@ -77,9 +84,7 @@ def day_bounds(result: ArenaPlay, seats=None, reference: bool = True, days: int 
                        binds=np.asarray(BINDS)[lp.binds], score_bound=sb.score, bound_low=sb.score_low,
                        bound=np.where(np.isnan(T), lp.value, sb.score))
             if reference:
-                refs = [best_multiplier(result.traffic.p_pred[d, i], result.traffic.p_true[d, i], log.seen,
-                                        log.top_bid, log.top_idx, int(i), log.reserve, log.step, float(b), float(t),
-                                        float(w), cfg.auction) for i, b, t, w in zip(ids, B, T, W)]
+                refs = [day_reference(result, log, d, i, result.traffic.p_pred[d, i]) for i in ids]
                 row.update(reference=[x.score for x in refs], reference_alpha=[x.alpha for x in refs],
                            reference_conversions=[x.conversions for x in refs],
                            reference_spend=[x.spend for x in refs])
@@ -235,16 +240,14 @@ def calibration(df: pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/24_arena_evaluate.ipynb #694d87b9
 def information_references(result: ArenaPlay, seats=(0,), days: int | None = None) -> pd.DataFrame:
     "Per (day, advertiser): the bound and the best constant multiplier on the predictions, calibrated, and true rates."
-    cfg, adv, tr, s = result.cfg, result.adv, result.traffic, result.state
+    adv, tr = result.adv, result.traffic
     bounds = day_bounds(result, seats, reference=True, days=days)
-    rows = []
+    rows, logs = [], {}
     for d, i in zip(bounds.day, bounds.advertiser):
-        log, p_true = day_log(result, d), tr.p_true[d, i].astype(np.float64)
-        B, T, W = s.budget[d, i] / MICROS, adv.target_cpa[d, i], adv.value[d, i]
-        ref = lambda p: best_multiplier(p, p_true, log.seen, log.top_bid, log.top_idx, int(i), log.reserve, log.step,
-                                        float(B), float(T), float(W), cfg.auction).score
+        log = logs[d] if d in logs else logs.setdefault(d, day_log(result, d))
         calibrated = tr.p_pred[d, i].astype(np.float64) / adv.miscalibration[d, i][tr.channel[d]]
-        rows.append({"calibrated": ref(calibrated), "true_rates": ref(p_true)})
+        rows.append({"calibrated": day_reference(result, log, d, i, calibrated).score,
+                     "true_rates": day_reference(result, log, d, i, tr.p_true[d, i]).score})
     out = bounds[["day", "advertiser", "bound", "reference"]].rename(columns={"reference": "predictions"})
     return pd.concat([out, pd.DataFrame(rows)], axis=1)
 

@@ -20,11 +20,11 @@ from .arena_env import ArenaDays
 from .arena_seats import SeatPolicy, fitted_policy, normalised_score, play, population, seat_scores
 from .config import AgentConfig, ArenaConfig, check_number, make_rng, progress_bar, spawn_seeds
 from .market import MICROS
-from .stats import bootstrap_ci, mcnemar, paired_ttest
+from .stats import bootstrap_ci, holm, mcnemar, paired_ttest
 
 # %% auto #0
 __all__ = ['OWN_FEATURES', 'SEAT_FEATURES', 'RESIDUALS', 'NUM_LEARNER_FEATURES', 'own_view', 'seat_observation', 'leak_check',
-           'learner_agent_config', 'LearnerTraining', 'ResidualSeats', 'learner_report']
+           'learner_agent_config', 'LearnerTraining', 'ResidualSeats', 'learner_report', 'learner_reports']
 
 # %% ../nbs/36_arena_learner.ipynb #e4a7218d
 OWN_FEATURES = ("conversions", "won_price", "prediction")  # the seat's own columns, beside ARENA_FEATURES
@@ -261,3 +261,10 @@ def learner_report(ev: pd.DataFrame, learner: str = "learner", baselines=("dual"
             "minus_best": float(L - B), "minus_best_t_ci": (t.low, t.high), "minus_best_boot_ci": (lo, hi),
             "p_value": t.p_value, "gap_closed": float((L - B) / (100 - B)),
             "cpa_violation_vs_best": None if mc is None else mc._asdict()}
+
+def learner_reports(ev: pd.DataFrame, learners, baselines, seed: int = 0) -> dict[str, dict]:
+    "`learner_report` of each of `learners` against the same `baselines`, with Holm's p over the learners (`p_holm`)."
+    reports = {name: learner_report(ev, name, baselines, seed=seed) for name in learners}
+    if reports:
+        for r, p in zip(reports.values(), holm([r["p_value"] for r in reports.values()])[1]): r["p_holm"] = float(p)
+    return reports

@@ -38,7 +38,7 @@ from .abtest import write_report as write_ab_report
 from .analytics import AnalyticsReport, analyze_run
 from .arena_evaluate import arena_summary, arena_table, evaluate_arena
 from .arena_imitation import ImitationSeats, ImitationTraining, seat_tuned_dual
-from .arena_learner import learner_report
+from .arena_learner import learner_reports
 from .arena_seats import POLICIES, SeatPolicy, check_rivals, fitted_policy, make_seat_policy, play
 from .baselines import BASELINES, make_policy
 from .config import (ArenaConfig, Config, ConfigError, MarketConfig, atomic_write, check_number, clock_time, eta,
@@ -52,7 +52,7 @@ from .ipinyou_system import SystemTraining, ipinyou_bidders
 from .market import MICROS, scale_traffic
 from .monitoring import TRAIN_SCORE
 from .run_folder import RunDir
-from .stats import compare_all, holm
+from .stats import compare_all
 
 # %% auto #0
 __all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'GRID_ENV', 'LEARNER', 'ARENA_HEADLINE', 'SECTIONS', 'REPORT_FILES', 'HEADLINE',
@@ -64,7 +64,7 @@ __all__ = ['TEMPLATE', 'NOTEBOOK', 'PROGRESS', 'GRID_ENV', 'LEARNER', 'ARENA_HEA
            'with_system', 'first_run', 'grid_options', 'ablation_names', 'ablation_days', 'check_ablation_seeds',
            'report_ablations', 'format_ablations', 'ablation_statement', 'check_arms', 'ab_variant', 'run_ab',
            'ab_statement', 'report_hpo', 'hpo_table', 'hpo_transfer', 'hpo_statement', 'ipinyou_statement',
-           'report_arena', 'is_learner', 'arena_trace', 'arena_plot', 'learner_reports', 'learner_statement',
+           'report_arena', 'is_learner', 'arena_trace', 'arena_plot', 'arena_learner_reports', 'learner_statement',
            'mcnemar_clause', 'arena_statement', 'ReportContext', 'ReportSection', 'start_overlapping', 'computed',
            'arena_learners', 'learner_training', 'section', 'run_section', 'run_sections', 'report_files',
            'check_sections', 'report_parameters', 'headline_metrics', 'key_statements', 'bullet_list', 'markdown_table',
@@ -671,14 +671,10 @@ def arena_plot(df: pd.DataFrame, trace: pd.DataFrame):
 # %% ../nbs/62_report.ipynb #d7075263
 ARENA_HEADLINE = ("pct_of_bound", "pct_of_reference", "score", "cpa_violation", "budget_use")  # metrics.json
 
-def learner_reports(df: pd.DataFrame, seed: int = 0) -> dict[str, dict]:
-    "Each learner of an arena frame against the best of its other policies (`learner_report`), Holm's p added."
+def arena_learner_reports(df: pd.DataFrame, seed: int = 0) -> dict[str, dict]:
+    "Each learner of an arena frame against the best of its other policies (chapter 36's `learner_reports`, Holm)."
     agents = [str(a) for a in df.agent.cat.categories if a not in ("reference", "bound")]
-    learners = [a for a in agents if is_learner(a)]
-    reports = {name: learner_report(df, name, [a for a in agents if a not in learners], seed=seed) for name in learners}
-    if reports:
-        for r, p in zip(reports.values(), holm([r["p_value"] for r in reports.values()])[1]): r["p_holm"] = float(p)
-    return reports
+    return learner_reports(df, [a for a in agents if is_learner(a)], [a for a in agents if not is_learner(a)], seed)
 
 def _arena_metrics(df: pd.DataFrame) -> dict:
     s = arena_summary(df, ARENA_HEADLINE)
@@ -688,13 +684,13 @@ def _arena_metrics(df: pd.DataFrame) -> dict:
                        "minus_best": _num(r["minus_best"]), "t_ci": [_num(x) for x in r["minus_best_t_ci"]],
                        "p_value": _num(r["p_value"]), "p_holm": _num(r["p_holm"]), "gap_closed": _num(r["gap_closed"]),
                        "cpa_violation_vs_best": r["cpa_violation_vs_best"]}
-                for name, r in learner_reports(df).items()}
+                for name, r in arena_learner_reports(df).items()}
     return {"days": int(df.episode.nunique()), "seat": 0, "learners": learners,
             "agents": {str(a): block(g) for a, g in s.groupby("agent", sort=False, observed=True)}}
 
 def learner_statement(df: pd.DataFrame) -> str | None:
     "The learners' key statement: their % of the bound against the best baseline's, paired, Holm-corrected; or None."
-    reports = learner_reports(df)
+    reports = arena_learner_reports(df)
     if not reports: return None
     r0, n = next(iter(reports.values())), len(reports)
     best = r0["best_baseline"]
@@ -728,8 +724,7 @@ def arena_statement(df: pd.DataFrame) -> list[str]:
     policies = m.drop([a for a in m.index if a in ("reference", "bound") or is_learner(a)])
     best = policies.idxmax()
     ref = f"; the best single multiplier in hindsight reaches {m['reference']:.1f} %" if "reference" in m.index else ""
-    which = "policy" if len(policies) == len(m.drop([a for a in ("reference", "bound") if a in m.index])) else \
-        "policy without learning"
+    which = "policy without learning" if any(is_learner(a) for a in m.index) else "policy"
     line = (f"Arena ({df.episode.nunique()} days, seat 0 among the default rivals): the best {which} is {best} at "
             f"{policies[best]:.1f} % of the hindsight bound{ref}.")
     return [s for s in (learner_statement(df), line) if s]

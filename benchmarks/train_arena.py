@@ -61,12 +61,11 @@ import time  # noqa: E402
 
 from adrl.arena_evaluate import arena_summary, evaluate_arena  # noqa: E402
 from adrl.arena_imitation import ImitationSeats, ImitationTraining, seat_tuned_dual  # noqa: E402
-from adrl.arena_learner import LearnerTraining, ResidualSeats, learner_report  # noqa: E402
+from adrl.arena_learner import LearnerTraining, ResidualSeats, learner_report, learner_reports  # noqa: E402
 from adrl.arena_population import population_welfare, welfare_summary  # noqa: E402
 from adrl.arena_seats import check_rivals, fitted_policy  # noqa: E402
 from adrl.config import ArenaConfig, atomic_write, check_number, from_dict, parse_yaml, to_dict  # noqa: E402
 from adrl.evaluate import seed_streams  # noqa: E402
-from adrl.stats import holm  # noqa: E402
 
 BASELINES = ("dual_seat", "dual", "pid", "online_lp")
 # the imitation seat's ablations (--variants): what each part is worth, trained with the same seeds
@@ -229,10 +228,8 @@ def main(argv=None):
         out["cpa_violation"][agent] = float(summary.loc[(agent, "cpa_violation"), "mean"])
         print(f"pct_of_bound_{agent}: {r['mean']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]")
         print(f"cpa_violation_{agent}: {out['cpa_violation'][agent]:.3f}")
-    reports = {name: learner_report(ev, name, BASELINES, seed=args.seed) for name in learners}
-    p_holm = holm([r["p_value"] for r in reports.values()])[1]
-    for (name, rep), ph in zip(reports.items(), p_holm):
-        rep["p_holm"] = float(ph)
+    reports = learner_reports(ev, learners, BASELINES, seed=args.seed)     # Holm-corrected over the learners
+    for name, rep in reports.items():
         out["learners"][name] = {**rep, "history": learners[name].history}
         (tlo, thi), (blo, bhi) = rep["minus_best_t_ci"], rep["minus_best_boot_ci"]
         print(f"{name}_best_baseline: {rep['best_baseline']}")
