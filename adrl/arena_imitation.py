@@ -127,6 +127,7 @@ class ImitationSeats(ResidualSeats):
         super().__init__(seed=seed, threads=threads, progress=progress)
         self.training, self.pacer_kind = training, pacer   # chapter 36's gate reads val_days, confirm_days, gate_alpha
         self.net, self.trace = None, None                  # the network; the states recorded while labelling
+        self.round_weights: list[dict] = []                # each round's weights (chapter 39's rivals play them)
 
     def act(self, t, state, last):
         m = self.pacer.act(t, state, last)
@@ -180,12 +181,19 @@ def capped_multiplier(p_pred, p_true, log: DayLog, t: int, spend: float, convers
 
 # %% ../nbs/38_arena_imitation.ipynb #075edc3c
 @patch
+def training_world(self: ImitationSeats, cfg: ArenaConfig, seed: int, rival_seed: int) -> tuple[ArenaConfig, list]:
+    "The arena and rivals of the training chunk `seed`: here `cfg` and its rivals fitted on `rival_seed` (None)."
+    return cfg, None
+
+@patch
 def labels(self: ImitationSeats, cfg: ArenaConfig, seed: int, rival_seed: int) -> tuple[np.ndarray, np.ndarray]:
     "Play `chunk` fresh days of `seed` (the seat as it is now, greedy) and label its recorded states."
     self.trace, steps = [], []
     record = lambda ls: steps.append((ls.spend[:, 0] / MICROS, ls.expected_conversions[:, 0]))
+    world, rivals = self.training_world(cfg, seed, rival_seed)
     try:
-        r = play(cfg, self, self.training.chunk, seed, keep_log=True, fit_seed=rival_seed, on_step=record)
+        r = play(world, self, self.training.chunk, seed, keep_log=True, fit_seed=rival_seed, on_step=record,
+                 rivals=rivals)
         trace = self.trace
     finally: self.trace = None
     return expert_labels(self, r, trace, steps)
@@ -217,7 +225,7 @@ def fit(self: ImitationSeats, cfg: ArenaConfig, seed: int = 0) -> ImitationSeats
                      "validation": best["score"], "candidate": "pacer alone"}]
     chunks = -(-spec.days // spec.chunk)
     bar = progress_bar(self.progress, spec.iterations * chunks * spec.chunk, "train imitation seat", "day")
-    X, Y = [], []
+    X, Y, self.round_weights = [], [], []
     for k, round_seed in enumerate(spawn_seeds(train_seed, spec.iterations)):
         self.use_agent = k > 0                        # round 1: the pacer's own states; then the learner's (DAgger)
         for s in spawn_seeds(round_seed, chunks):
@@ -227,6 +235,7 @@ def fit(self: ImitationSeats, cfg: ArenaConfig, seed: int = 0) -> ImitationSeats
             bar.update(spec.chunk)
         y_all = np.concatenate(Y)
         loss = self.train_net(np.concatenate(X), y_all)
+        self.round_weights.append(copy.deepcopy(self.net.state_dict()))
         self.use_agent = True
         score = self.validation_score(cfg, val_seed, seed)
         self.history.append({"round": k + 1, "days": (k + 1) * chunks * spec.chunk, "samples": len(y_all),

@@ -322,9 +322,10 @@ def _log(cfg: ArenaConfig, traffic: Traffic, results: list[ArenaStepResult]) -> 
 
 def play(cfg: ArenaConfig, seat0: str | SeatPolicy, days: int, seed: int, keep_log: bool = True,
          fit_seed: int | None = None, own_seats: bool = False,
-         on_step: Callable[[ArenaStepResult], None] | None = None) -> ArenaPlay:
+         on_step: Callable[[ArenaStepResult], None] | None = None, rivals: list | None = None) -> ArenaPlay:
     "Play `days` parallel days from `seed` with `seat0` in seat 0 among `cfg.rivals` (`on_step` sees each step)."
-    pop = population(cfg, seat0, fit_seed, own_seats)
+    if rivals is None: pop = population(cfg, seat0, fit_seed, own_seats)
+    else: pop = [(seat0, np.array([0], np.int64)), *((p, np.asarray(s, np.int64)) for p, s in rivals)]
     rng = make_rng(np.random.SeedSequence(seed).spawn(1)[0])
     adv = draw_advertisers(cfg, rng, days)
     traffic = draw_traffic(cfg, adv, rng)

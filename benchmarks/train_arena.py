@@ -18,6 +18,11 @@ mix; the new rivals tuned on the tuning stream).
 
 `--variants full,bc,population_pacer,cpa_cap,clip3` trains each ablation of the imitation seat with the same seeds
 (VARIANTS below) and prints, per variant and seed, its paired difference to the full seat of the same seed.
+`--variants full,worlds` adds chapter 39's seat trained on randomised worlds (budgets, CPA targets, rival mixes drawn
+from a pool that includes its own past rounds) and validated on a rival mix of its own (`worlds_no_checkpoints`,
+`worlds_arena_validation`: without the past rounds, validated among the arena's rivals); `days64` and
+`worlds_days64` train either seat on twice the days per round. Measured: `--variants full,worlds,
+worlds_no_checkpoints --seeds 5` 522 s, `--variants days64,worlds_days64 --seeds 5` 681 s (chapter 39's table).
 
 `--learner residual`: each training seed k (`--first-seed` ... `--first-seed + --seeds - 1`) trains
 `ResidualSeats(seed=k)`: the dual pacer tuned on the tuning stream of `--seed` (the same search as the dual
@@ -63,6 +68,7 @@ from adrl.arena_evaluate import arena_summary, evaluate_arena  # noqa: E402
 from adrl.arena_imitation import ImitationSeats, ImitationTraining, seat_tuned_dual  # noqa: E402
 from adrl.arena_learner import LearnerTraining, ResidualSeats, learner_report, learner_reports  # noqa: E402
 from adrl.arena_population import population_welfare, welfare_summary  # noqa: E402
+from adrl.arena_worlds import RandomisedImitationSeats, TrainingWorlds  # noqa: E402
 from adrl.arena_seats import check_rivals, fitted_policy  # noqa: E402
 from adrl.config import ArenaConfig, atomic_write, check_number, from_dict, parse_yaml, to_dict  # noqa: E402
 from adrl.evaluate import seed_streams  # noqa: E402
@@ -73,7 +79,13 @@ VARIANTS = {"full": {},                              # chapter 38's defaults
             "bc": {"iterations": 1},                 # behaviour cloning: one round, the bare pacer's states only
             "population_pacer": {"pacer": "population"},   # the residual on chapter 22's dual, not the seat-tuned one
             "cpa_cap": {"cpa_cap": 1.0},             # an expert that keeps the day's CPA within the target
-            "clip3": {"clip": 3.0}}                  # the residual free to reach 3x the pacer's ask (default 2x)
+            "clip3": {"clip": 3.0},                  # the residual free to reach 3x the pacer's ask (default 2x)
+            # chapter 39: trained on randomised worlds among a rival pool and its own past rounds, validated on a mix
+            "worlds": {"worlds": {}},
+            "worlds_no_checkpoints": {"worlds": {"checkpoint_share": 0.0}},  # the pool without its past rounds
+            "worlds_arena_validation": {"worlds": {"validation_mix": None}},  # validated among the arena's rivals
+            "days64": {"days": 64},                  # twice the training days per round (chapter 38's seat)
+            "worlds_days64": {"days": 64, "worlds": {}}}  # chapter 39's, with twice the training days per round
 
 
 def parse(argv=None):
@@ -194,9 +206,11 @@ def main(argv=None):
     else:
         def make(k, variant):
             spec = dict(VARIANTS[variant])
-            pacer = spec.pop("pacer", "seat")
+            pacer, worlds = spec.pop("pacer", "seat"), spec.pop("worlds", None)
             training = ImitationTraining(val_days=max(2, args.val_days), **spec)
-            return ImitationSeats(training, seed=k, progress=sys.stderr.isatty(), pacer=pacer)
+            if worlds is None: return ImitationSeats(training, seed=k, progress=sys.stderr.isatty(), pacer=pacer)
+            return RandomisedImitationSeats(training, TrainingWorlds(**worlds), seed=k, progress=sys.stderr.isatty(),
+                                            pacer=pacer)
     learners = {}
     for variant in args.variants:
         for k in range(args.first_seed, args.first_seed + args.seeds):

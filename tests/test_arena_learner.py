@@ -57,3 +57,18 @@ def test_imitation_seat_refuses_an_unknown_pacer():
     from adrl.arena_imitation import ImitationSeats
     with pytest.raises(ValueError, match="pacer: 'greedy'"):
         ImitationSeats(pacer="greedy")
+
+
+def test_evaluate_arena_fits_the_randomised_seat_on_the_tuning_stream():
+    from adrl.arena_imitation import ImitationTraining
+    from adrl.arena_worlds import RandomisedImitationSeats, TrainingWorlds
+    small = ImitationTraining(iterations=2, days=8, chunk=4, val_days=4, confirm_days=4, hidden_dim=8, epochs=20)
+    seat = RandomisedImitationSeats(small, TrainingWorlds(checkpoint_share=0.5))
+    ev = evaluate_arena({"imitation": seat}, TINY, days=3, seed=2)   # fit=True: seat.fit(cfg, tune)
+    assert seat.fitted == (TINY, seed_streams(2).tune) and seat.trained_days == 16
+    assert len(seat.drawn) == 4 and len(seat.round_weights) == 2     # one world per chunk, one set of weights per round
+    assert all(sum(v for k, v in d.items() if not k.endswith("_scale")) == 5 for d in seat.drawn)
+    first = ev[ev.agent == "imitation"].score.to_numpy()
+    again = evaluate_arena({"imitation": seat}, TINY, days=3, seed=2)   # fitted already: no second training
+    assert len(seat.drawn) == 4
+    np.testing.assert_array_equal(again[again.agent == "imitation"].score.to_numpy(), first)
