@@ -106,22 +106,27 @@ def draw_traffic(cfg: ArenaConfig, adv: Advertisers, rng: np.random.Generator) -
 MAX_BID = 10 ** 14  # bids are capped at 10^8 currency units (in micros), so bid x N fits in int64
 
 def bid_scale(adv: Advertisers, multipliers: np.ndarray, remaining: np.ndarray) -> np.ndarray:
-    "(D, N) float32 micros bid per unit of predicted rate: multiplier x base; 0 for an advertiser with no budget."
+    "(D, N) or (D, N, C) float32 micros bid per unit of predicted rate: multiplier x base; 0 without budget left."
     m = np.asarray(multipliers, np.float64)
-    if m.shape != adv.budget.shape: raise ValueError(f"multipliers: shape {m.shape}, expected {adv.budget.shape}")
+    D, N, C = adv.channel_mix.shape
+    if m.shape not in ((D, N), (D, N, C)):
+        raise ValueError(f"multipliers: shape {m.shape}, expected {(D, N)} or, one per channel, {(D, N, C)}")
     if not np.all(np.isfinite(m) & (m >= 0)): raise ValueError("multipliers: must be finite and >= 0")
-    scale = np.minimum(m * adv.base * MICROS, MAX_BID)
-    return np.where(remaining > 0, scale, 0).astype(np.float32)
+    per_channel = m.ndim == 3
+    base, left = (adv.base[..., None], remaining[..., None]) if per_channel else (adv.base, remaining)
+    scale = np.minimum(m * base * MICROS, MAX_BID)
+    return np.where(left > 0, scale, 0).astype(np.float32)
 
 def step_bids(traffic: Traffic, scale: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Bids (N, M) int64 micros on the M impressions of step t of every day, with each impression's day and index."
     lo, hi = traffic.offsets[:, t], traffic.offsets[:, t + 1]
     sizes = hi - lo
-    D, N = scale.shape
+    D, N = scale.shape[:2]
     bids = np.empty((N, int(sizes.sum())), np.float32)
     o = 0
-    for d in range(D):
-        np.multiply(traffic.p_pred[d, :, lo[d]:hi[d]], scale[d, :, None], out=bids[:, o:o + sizes[d]])
+    for d in range(D):   # per channel: each impression's bid scale is its advertiser's on the impression's channel
+        s = scale[d, :, None] if scale.ndim == 2 else scale[d][:, traffic.channel[d, lo[d]:hi[d]]]
+        np.multiply(traffic.p_pred[d, :, lo[d]:hi[d]], s, out=bids[:, o:o + sizes[d]])
         o += sizes[d]
     day = np.repeat(np.arange(D), sizes)
     index = np.arange(day.size) - np.repeat(np.cumsum(sizes) - sizes - lo, sizes)
@@ -197,6 +202,7 @@ class ArenaStepResult(NamedTuple):
     price: np.ndarray  # (K, M) int64 micros clearing price per slot (0: empty); price[-1]: least winning cost
     top_bid: np.ndarray  # (K + 1, M) int64 micros the K + 1 highest eligible bids
     top_idx: np.ndarray  # (K + 1, M) their advertisers (-1: none)
+    channel_spend: np.ndarray | None = None  # (D, N, C) int64 micros paid in the step on each channel
 
 # %% ../nbs/14_arena.ipynb #13861175
 def _per(D: int, N: int, where, weights=None) -> np.ndarray:
@@ -205,7 +211,7 @@ def _per(D: int, N: int, where, weights=None) -> np.ndarray:
 
 def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, multipliers: np.ndarray,
                cfg: ArenaConfig) -> ArenaStepResult:
-    "Play step `t` of every parallel day with these (D, N) bid multipliers; update `state` in place."
+    "Play step `t` of every parallel day with these (D, N) bid multipliers (or (D, N, C), one per channel)."
     if t != state.t: raise ValueError(f"t: {t} is not the state's next step ({state.t})")
     D, N = state.budget.shape
     bids, day, index = step_bids(traffic, bid_scale(adv, multipliers, state.remaining), t)
@@ -232,6 +238,8 @@ def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, mu
     p = traffic.p_true[ds, iss, js]
     conv = traffic.conv_u[ds, s % cfg.num_slots, js] < p
     spend = _per(D, N, gs, cost[s]).astype(np.int64)
+    C = adv.channel_mix.shape[2]
+    channel_spend = np.bincount(gs * C + traffic.channel[ds, js], cost[s], minlength=D * N * C)
     res_conv = _per(D, N, gs[conv])
     L = state.pending.shape[2]
     state.pending += np.bincount(gs[conv] * L + traffic.delay[ds[conv], js[conv]],
@@ -245,7 +253,8 @@ def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, mu
     res = ArenaStepResult(spend=spend, wins=_per(D, N, (day * N + auction.top_idx[:-1])[filled]),
                      exposures=_per(D, N, gs), expected_conversions=_per(D, N, gs, p.astype(np.float64)),
                      conversions=res_conv, arrived=arrived, pred_sum=pred_sum, impressions=hi - lo, day=day,
-                     index=index, price=auction.price, top_bid=auction.top_bid, top_idx=auction.top_idx)
+                     index=index, price=auction.price, top_bid=auction.top_bid, top_idx=auction.top_idx,
+                     channel_spend=channel_spend.reshape(D, N, C).astype(np.int64))
     state.spend += spend
     state.remaining -= spend
     state.wins += res.wins
@@ -265,16 +274,20 @@ def arena_step_reference(state: ArenaState, traffic: Traffic, adv: Advertisers, 
     exposure = [np.float32(e) for e in cfg.exposure]
     out = {k: np.zeros((D, N), np.int64) for k in ("spend", "wins", "exposures", "conversions")}
     expected, pred_sum = np.zeros((D, N)), np.zeros((D, N))
+    C = adv.channel_mix.shape[2]
+    channel_spend = np.zeros((D, N, C), np.int64)
+    m = np.asarray(multipliers, np.float64)
+    m = m if m.ndim == 3 else np.repeat(m[..., None], C, 2)     # one multiplier: the same on every channel
     days, index, prices, top_bids, top_idxs = [], [], [], [], []
     for d in range(D):
-        scale = [np.float32(min(float(multipliers[d, i]) * float(adv.base[d, i]) * MICROS, MAX_BID))
-                 if state.remaining[d, i] > 0 else np.float32(0) for i in range(N)]
+        scale = [[np.float32(min(float(m[d, i, c]) * float(adv.base[d, i]) * MICROS, MAX_BID))
+                  if state.remaining[d, i] > 0 else np.float32(0) for c in range(C)] for i in range(N)]
         step_cost, refused = [0] * N, [False] * N
         for j in range(traffic.offsets[d, t], traffic.offsets[d, t + 1]):
             ranked = []
             for i in range(N):
                 pred_sum[d, i] += traffic.p_pred[d, i, j]
-                bid = int(traffic.p_pred[d, i, j] * scale[i])      # float32 product, floored
+                bid = int(traffic.p_pred[d, i, j] * scale[i][traffic.channel[d, j]])   # float32 product, floored
                 if bid > 0 and bid >= reserve: ranked.append((-bid, i))
             ranked.sort()                                        # highest bid first; a tie goes to the lower index
             ranked = [(-b, i) for b, i in ranked[:K + 1]] + [(0, -1)] * (K + 1 - min(len(ranked), K + 1))
@@ -290,6 +303,7 @@ def arena_step_reference(state: ArenaState, traffic: Traffic, adv: Advertisers, 
                     continue
                 step_cost[i] += price[k]
                 out["spend"][d, i] += price[k]
+                channel_spend[d, i, traffic.channel[d, j]] += price[k]
                 out["exposures"][d, i] += 1
                 expected[d, i] += float(traffic.p_true[d, i, j])
                 if traffic.conv_u[d, k, j] < traffic.p_true[d, i, j]:
@@ -315,7 +329,8 @@ def arena_step_reference(state: ArenaState, traffic: Traffic, adv: Advertisers, 
     arr = lambda rows, k: np.array(rows, np.int64).reshape(M, k).T
     return ArenaStepResult(out["spend"], out["wins"], out["exposures"], expected, out["conversions"], arrived, pred_sum,
                       traffic.offsets[:, t + 1] - traffic.offsets[:, t], np.array(days, np.int64),
-                      np.array(index, np.int64), arr(prices, K), arr(top_bids, K + 1), arr(top_idxs, K + 1))
+                      np.array(index, np.int64), arr(prices, K), arr(top_bids, K + 1), arr(top_idxs, K + 1),
+                      channel_spend)
 
 # %% ../nbs/14_arena.ipynb #c3d499ba
 def check_arena_against_reference(cfg: ArenaConfig, days: int, seed: int) -> int:
@@ -326,13 +341,15 @@ def check_arena_against_reference(cfg: ArenaConfig, days: int, seed: int) -> int
     a = ArenaState.new(cfg, adv)
     b = a.copy()
     for t in range(cfg.num_steps):
-        mult = np.exp(0.7 * rng.standard_normal((days, cfg.num_advertisers))) * (rng.random((days, 1)) < 0.9)
+        shape = (days, cfg.num_advertisers) + ((cfg.num_channels,) if t % 2 else ())   # odd steps: per channel
+        mult = np.exp(0.7 * rng.standard_normal(shape)) * (rng.random((days, 1) + shape[2:]) < 0.9)
         ra = arena_step(a, traffic, adv, t, mult, cfg)
         rb = arena_step_reference(b, traffic, adv, t, mult, cfg)
         for name, x in ra._asdict().items():
             y = getattr(rb, name)
             if x.dtype.kind == "f": np.testing.assert_allclose(x, y, rtol=1e-9, err_msg=f"{name} at step {t}")
             else: np.testing.assert_array_equal(x, y, err_msg=f"{name} at step {t}")
+        np.testing.assert_array_equal(ra.channel_spend.sum(2), ra.spend, err_msg=f"channel_spend at step {t}")
         for name in a.__dataclass_fields__:
             np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-9, err_msg=f"state.{name}")
     return days * cfg.impressions_per_day * cfg.num_advertisers

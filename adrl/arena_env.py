@@ -14,7 +14,7 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from .arena import ARENA_FEATURES, ArenaState, arena_step, draw_advertisers, draw_traffic, arena_observation
-from .arena_seats import auction_score, population
+from .arena_seats import auction_score, merge_multipliers, population
 from .config import ArenaConfig
 from .market import EXHAUSTED, MICROS
 
@@ -70,10 +70,12 @@ def _step(self: ArenaDays, actions: np.ndarray) -> np.ndarray:
     "Play the next step of every day: the caller's seats bid `actions` (D, S), the rivals theirs; the (D, S) rewards."
     cfg = self.cfg
     if self.ended: raise ValueError(f"step: the days are over ({cfg.num_steps} steps) or not drawn; reset them")
-    t, s, mult = self.state.t, self.seats, np.zeros((self.num_days, cfg.num_advertisers))
-    for policy, seats in self.policies: mult[:, seats] = policy.act(t, self.state, self.last)
+    t, s = self.state.t, self.seats
     out = self.state.remaining[:, s] < EXHAUSTED * self.state.budget[:, s]     # spent out: bids nothing more
-    mult[:, s] = np.where(out, 0.0, actions)
+    actions = np.asarray(actions, np.float64)                                   # (D, S), or (D, S, C) per channel
+    parts = [(policy.act(t, self.state, self.last), seats) for policy, seats in self.policies]
+    parts.append((np.where(out[..., None] if actions.ndim == 3 else out, 0.0, actions), s))
+    mult = merge_multipliers((self.num_days, cfg.num_advertisers), parts)
     self.last = arena_step(self.state, self.traffic, self.adv, t, mult, cfg)
     conversions = self.state.conversions if self.realised else self.state.expected_conversions
     score = auction_score(conversions, self.state.spend / MICROS, self.adv.target_cpa, self.adv.value)

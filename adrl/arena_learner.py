@@ -39,7 +39,7 @@ def own_view(state: ArenaState, adv: Advertisers, last: ArenaStepResult | None, 
     if last is None: return st, ad, None
     empty = np.zeros((0, 0), np.int64)
     ls = ArenaStepResult(*(cut(getattr(last, f)) for f in ArenaStepResult._fields[:7]), last.impressions, last.day,
-                         last.index, last.price, empty, empty)  # the others' bids and identities: left out
+                         last.index, last.price, empty, empty, cut(last.channel_spend))  # others' bids, ids: out
     return st, ad, ls
 
 def seat_observation(state: ArenaState, adv: Advertisers, last: ArenaStepResult | None, cfg: ArenaConfig,
@@ -74,7 +74,8 @@ def leak_check(features, state: ArenaState, adv: Advertisers, last: ArenaStepRes
     ad = Advertisers(*(scramble(x) for x in adv))
     keep = (last.top_idx == seat) | (last.top_idx < 0)            # its own slots, and the empty ones
     top_idx = np.where(keep, last.top_idx, rng.choice(others, last.top_idx.shape))
-    ls = last._replace(**{f: scramble(getattr(last, f)) for f in ArenaStepResult._fields[:7]},
+    private = [f for f in (*ArenaStepResult._fields[:7], "channel_spend") if getattr(last, f) is not None]
+    ls = last._replace(**{f: scramble(getattr(last, f)) for f in private},
                        top_bid=last.top_bid * 3 + 7, top_idx=top_idx)
     return np.array_equal(features(state, adv, last)[:, seat], features(st, ad, ls)[:, seat])
 
@@ -209,21 +210,41 @@ def settle_gate(self: ResidualSeats, candidate, state: dict | None, load, cfg: A
     self.chosen = self.gate["candidate"] if self.use_agent else 0   # what its weights were trained on (0: none)
 
 @patch
+def fit_pacer(self: ResidualSeats, cfg: ArenaConfig, seed: int) -> SeatPolicy:
+    "The pacer the residual scales: chapter 22's dual, tuned on `seed`'s training days."
+    return fitted_policy(cfg, "dual", seed)
+
+@patch
+def build_agents(self: ResidualSeats, cfg: ArenaConfig, seed: int) -> None:
+    self.agent = BiddingAgent(NUM_LEARNER_FEATURES, 1, len(self.training.residuals), self.training.agent, "cpu", seed)
+
+@patch
+def snapshot(self: ResidualSeats) -> dict:
+    "A copy of the acting network's weights (a checkpoint)."
+    return copy.deepcopy(self.agent.q.state_dict())
+
+@patch
+def restore(self: ResidualSeats, weights: dict) -> None: self.agent.q.load_state_dict(weights)
+
+ResidualSeats.seed_salt = ()  # extra entropy of the seat's seeds (a subclass's own streams)
+
+@patch
 def fit(self: ResidualSeats, cfg: ArenaConfig, seed: int = 0) -> ResidualSeats:
     "Tune the pacer like dual, train the residual on fresh days; keep the best checkpoint if it wins twice."
     if self.fitted == (cfg, int(seed)): return self
     spec, start = self.training, time.perf_counter()
     if self.threads > 0: torch.set_num_threads(self.threads)
-    self.pacer = fitted_policy(cfg, "dual", seed)
-    agent_seed, train_seed, val_seed, confirm_seed = spawn_seeds([int(seed), int(self.seed)], 4)
-    self.agent = BiddingAgent(NUM_LEARNER_FEATURES, 1, len(spec.residuals), spec.agent, "cpu", agent_seed)
+    self.pacer = self.fit_pacer(cfg, seed)
+    agent_seed, train_seed, val_seed, confirm_seed = spawn_seeds([int(seed), int(self.seed), *self.seed_salt], 4)
+    self.build_agents(cfg, agent_seed)
     days = self.training_days(cfg, seed, spec.num_envs)
     self.use_agent, self.learning = False, False
     best = {"score": self.validation_score(cfg, val_seed, seed), "state": None, "days": 0}
+    self.best_agents = {"score": -np.inf, "state": None, "days": 0}   # the best checkpoint, pacer or not
     self.history = [{"days": 0, "validation": best["score"], "train": np.nan, "candidate": "pacer alone"}]
     self.use_agent, E = True, spec.num_envs
     batches = -(-spec.days // E)
-    bar = progress_bar(self.progress, batches * E, "train arena seat", "day")
+    bar = progress_bar(self.progress, batches * E, f"train {self.name} seat", "day")
     for i, s in enumerate(spawn_seeds(train_seed, batches)):
         self.learning = True
         try: train = self.train_batch(days, [make_rng([s, d]) for d in range(E)])
@@ -233,10 +254,11 @@ def fit(self: ResidualSeats, cfg: ArenaConfig, seed: int = 0) -> ResidualSeats:
         if done // spec.eval_every > i * E // spec.eval_every or i == batches - 1:
             score = self.validation_score(cfg, val_seed, seed)
             self.history.append({"days": done, "validation": score, "train": train, "candidate": "agent"})
-            if score > best["score"]:
-                best = {"score": score, "state": copy.deepcopy(self.agent.q.state_dict()), "days": done}
+            if score > self.best_agents["score"]:
+                self.best_agents = {"score": score, "state": self.snapshot(), "days": done}
+            if score > best["score"]: best = self.best_agents
     bar.close()
-    self.settle_gate(best["days"], best["state"], self.agent.q.load_state_dict, cfg, confirm_seed, seed)
+    self.settle_gate(best["days"], best["state"], self.restore, cfg, confirm_seed, seed)
     self.trained_days, self.fit_seconds = batches * E, time.perf_counter() - start
     self.fitted = (cfg, int(seed))
     return self

@@ -23,8 +23,8 @@ from .policy import BiddingPolicy, memoised_fit
 __all__ = ['RANDOM_LEVELS', 'LP_BUCKETS', 'LP_PER_E', 'POLICIES', 'SeatPolicy', 'RandomSeats', 'FixedSeats', 'GreedySeats',
            'TruthfulSeats', 'LinearSeats', 'won_predictions', 'ConversionEstimate', 'cpa_slack', 'PIDSeats',
            'DualSeats', 'OnlineLPSeats', 'make_seat_policy', 'check_rivals', 'fitted_policy', 'population',
-           'ArenaAuctions', 'ArenaPlay', 'start_population', 'population_multipliers', 'play', 'auction_score',
-           'seat_scores', 'normalised_score', 'tune_table', 'fit_by_search']
+           'ArenaAuctions', 'ArenaPlay', 'start_population', 'population_multipliers', 'merge_multipliers', 'play',
+           'auction_score', 'seat_scores', 'normalised_score', 'tune_table', 'fit_by_search']
 
 # %% ../nbs/22_arena_seats.ipynb #3c35af05
 class SeatPolicy(BiddingPolicy):
@@ -305,10 +305,15 @@ def start_population(pop, cfg: ArenaConfig, adv: Advertisers, traffic: Traffic, 
     for k, (policy, seats) in enumerate(pop): policy.reset(cfg, adv, seats, make_rng([seed, 1, k]), traffic)
 
 def population_multipliers(pop, t: int, state: ArenaState, last: ArenaStepResult | None) -> np.ndarray:
-    "The (D, N) multipliers of step `t`, each policy filling its seats."
-    m = np.empty(state.budget.shape)
-    for policy, seats in pop: m[:, seats] = policy.act(t, state, last)
-    return m
+    "The (D, N) multipliers of step `t`, each policy filling its seats; (D, N, C) if a policy bids per channel."
+    return merge_multipliers(state.budget.shape, [(policy.act(t, state, last), seats) for policy, seats in pop])
+
+def merge_multipliers(shape: tuple, parts) -> np.ndarray:
+    "One (D, N) array from (multipliers, seats) parts; (D, N, C) if a part has a channel axis (the others repeat)."
+    C = max((np.ndim(m) == 3) * np.shape(m)[-1] for m, _ in parts)
+    out = np.zeros(tuple(shape) + ((C,) if C else ()))   # a seat no part fills bids nothing
+    for m, seats in parts: out[:, seats] = np.asarray(m)[..., None] if C and np.ndim(m) == 2 else m
+    return out
 
 def _log(cfg: ArenaConfig, traffic: Traffic, results: list[ArenaStepResult]) -> ArenaAuctions:
     day = np.concatenate([r.day for r in results])

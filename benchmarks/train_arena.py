@@ -24,6 +24,13 @@ from a pool that includes its own past rounds) and validated on a rival mix of i
 `worlds_days64` train either seat on twice the days per round. Measured: `--variants full,worlds,
 worlds_no_checkpoints --seeds 5` 522 s, `--variants days64,worlds_days64 --seeds 5` 681 s (chapter 39's table).
 
+`--learner system`: each training seed k trains chapter 39a's `SystemSeats(seed=k)` (the seed's controller, bidder
+and budget agent on the seat-tuned pacer, `--train-days` days, checkpoints every quarter, chapter 36's gate);
+`--variants full,no_controller,no_budget,no_per,no_dueling,no_double_q,gae_lambda_1,no_adv_norm,no_residual` trains
+the issue's ablations, and `--ungated` also scores each seat's best checkpoint whatever its gate said (`name_ungated`)
+and prints each ablation's ungated paired difference to the full seat's. Measured: `--seeds 5 --ungated` 269 s; all
+nine variants with `--seeds 3 --ungated` 1,324 s (beside another run; chapter 39a's table).
+
 `--learner residual`: each training seed k (`--first-seed` ... `--first-seed + --seeds - 1`) trains
 `ResidualSeats(seed=k)`: the dual pacer tuned on the tuning stream of `--seed` (the same search as the dual
 baseline), a Dueling Double DQN residual trained on `--train-days` fresh days against the configured rivals, its
@@ -70,6 +77,7 @@ from adrl.arena_learner import LearnerTraining, ResidualSeats, learner_report, l
 from adrl.arena_population import population_welfare, welfare_summary  # noqa: E402
 from adrl.arena_worlds import RandomisedImitationSeats, TrainingWorlds  # noqa: E402
 from adrl.arena_seats import check_rivals, fitted_policy  # noqa: E402
+from adrl.arena_system import SYSTEM_ABLATIONS, SystemSeats, SystemTraining  # noqa: E402
 from adrl.config import ArenaConfig, atomic_write, check_number, from_dict, parse_yaml, to_dict  # noqa: E402
 from adrl.evaluate import seed_streams  # noqa: E402
 
@@ -86,15 +94,18 @@ VARIANTS = {"full": {},                              # chapter 38's defaults
             "worlds_arena_validation": {"worlds": {"validation_mix": None}},  # validated among the arena's rivals
             "days64": {"days": 64},                  # twice the training days per round (chapter 38's seat)
             "worlds_days64": {"days": 64, "worlds": {}}}  # chapter 39's, with twice the training days per round
+SYSTEM_VARIANTS = ("full", *SYSTEM_ABLATIONS)  # --learner system: the full seat and the issue's eight ablations
 
 
 def parse(argv=None):
     "The arguments, checked: a bad one is one line naming it and its range, exit code 2."
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--learner", default="imitation",
-                   help="imitation (chapter 38's DAgger seat) or residual (chapter 36's DQN residual)")
+                   help="imitation (chapter 38's DAgger seat), residual (chapter 36's DQN residual) or system "
+                        "(chapter 39a's seed system: controller, bidder, budget agent)")
     p.add_argument("--variants", default="full",
-                   help="imitation learner: comma-separated ablations to train, of " + ", ".join(VARIANTS))
+                   help="comma-separated variants to train: imitation learner " + ", ".join(VARIANTS)
+                        + "; system learner " + ", ".join(SYSTEM_VARIANTS))
     p.add_argument("--train-days", type=int, default=640, help="training days per residual learner")
     p.add_argument("--seeds", type=int, default=2, help="training seeds (learners)")
     p.add_argument("--first-seed", type=int, default=0, help="the first training seed")
@@ -110,16 +121,19 @@ def parse(argv=None):
     p.add_argument("--eval-rivals", default="",
                    help="a held-out rival mix for the evaluation only (YAML, the arena's rivals field), "
                         "e.g. '[[pid, 20], [linear, 15], [online_lp, 6], [truthful, 6]]'")
+    p.add_argument("--ungated", action="store_true",
+                   help="system learner: also score each seat's best checkpoint whatever its gate said "
+                        "(name_ungated), and each ablation's against the full seat's, ungated too")
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
     args = p.parse_args(argv)
     try:
-        if args.learner not in ("imitation", "residual"):
-            raise ValueError(f"--learner: {args.learner!r} is not one of imitation, residual")
+        if args.learner not in ("imitation", "residual", "system"):
+            raise ValueError(f"--learner: {args.learner!r} is not one of imitation, residual, system")
         args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-        bad = [v for v in args.variants if v not in VARIANTS] or ([] if args.variants else ["(none)"])
-        if bad: raise ValueError(f"--variants: {bad[0]!r} is not one of {', '.join(VARIANTS)}")
-        if args.learner == "residual" and args.variants != ["full"]:
-            raise ValueError("--variants: only the imitation learner has variants (--learner imitation)")
+        known = {"imitation": tuple(VARIANTS), "residual": ("full",), "system": SYSTEM_VARIANTS}[args.learner]
+        bad = [v for v in args.variants if v not in known] or ([] if args.variants else ["(none)"])
+        if bad: raise ValueError(f"--variants: {bad[0]!r} is not one of {', '.join(known)} (--learner {args.learner})")
+        if args.ungated and args.learner != "system": raise ValueError("--ungated: only with --learner system")
         check_number("--train-days", args.train_days, int, ge=1)
         check_number("--seeds", args.seeds, int, ge=1, le=100)
         check_number("--eval-days", args.eval_days, int, ge=2)
@@ -203,6 +217,12 @@ def main(argv=None):
         training = LearnerTraining(days=args.train_days, val_days=args.val_days,
                                    eval_every=max(LearnerTraining.num_envs, args.train_days // 4))
         make = lambda k, variant: ResidualSeats(training, seed=k, progress=sys.stderr.isatty())
+    elif args.learner == "system":
+        def make(k, variant):
+            training = SystemTraining(days=args.train_days, val_days=max(2, args.val_days),
+                                      eval_every=max(SystemTraining.num_envs, args.train_days // 4))
+            if variant != "full": training = training.ablation(variant)
+            return SystemSeats(training, seed=k, progress=sys.stderr.isatty())
     else:
         def make(k, variant):
             spec = dict(VARIANTS[variant])
@@ -227,16 +247,18 @@ def main(argv=None):
                 g = seat.gate
                 print(f"{name}_confirm: {g['diff']:+.4f} [{g['low']:.4f}, {g['high']:.4f}] over {g['days']} days, "
                       f"one-sided p {g['p_one_sided']:.4f}")
+    ungated = {f"{n}_ungated": s.ungated() for n, s in learners.items()} if args.ungated else {}
     t0 = time.perf_counter()
-    if args.eval_cfg == cfg: ev = evaluate_arena({**learners, **baselines}, cfg, days=args.eval_days, seed=args.seed)
+    policies = {**learners, **ungated, **baselines}
+    if args.eval_cfg == cfg: ev = evaluate_arena(policies, cfg, days=args.eval_days, seed=args.seed)
     else:                    # a held-out rival mix: every policy as trained or tuned on cfg, the new rivals tuned
         print("eval_rivals: " + ", ".join(f"{n} {c}" for n, c in args.eval_cfg.rivals))
-        ev = evaluate_arena({**learners, **baselines}, args.eval_cfg, days=args.eval_days, seed=args.seed,
+        ev = evaluate_arena(policies, args.eval_cfg, days=args.eval_days, seed=args.seed,
                             fit=False, fit_rivals=True)
     print(f"eval_wall_s: {time.perf_counter() - t0:.1f}")
     summary = arena_summary(ev).set_index(["agent", "metric"])
     out = {"args": plain_args(args), "pct_of_bound": {}, "cpa_violation": {}, "learners": {}}
-    for agent in [*learners, *baselines, "reference"]:
+    for agent in [*learners, *ungated, *baselines, "reference"]:
         r = summary.loc[(agent, "pct_of_bound")]
         out["pct_of_bound"][agent] = [float(r["mean"]), float(r["ci_low"]), float(r["ci_high"])]
         out["cpa_violation"][agent] = float(summary.loc[(agent, "cpa_violation"), "mean"])
@@ -261,6 +283,12 @@ def main(argv=None):
             out["learners"][name]["minus_full"] = [rep["minus_best"], tlo, thi, rep["p_value"]]
             print(f"{name}_minus_full: {rep['minus_best']:.2f} t-CI [{tlo:.2f}, {thi:.2f}], "
                   f"paired p {rep['p_value']:.3g}")
+            if ungated:   # what the part is worth to the agents themselves, gates aside
+                rep = learner_report(ev, f"{name}_ungated", (f"learner_{k}_ungated",), seed=args.seed)
+                (tlo, thi) = rep["minus_best_t_ci"]
+                out["learners"][name]["minus_full_ungated"] = [rep["minus_best"], tlo, thi, rep["p_value"]]
+                print(f"{name}_ungated_minus_full_ungated: {rep['minus_best']:.2f} t-CI [{tlo:.2f}, {thi:.2f}], "
+                      f"paired p {rep['p_value']:.3g}")
         diffs = [r["minus_best"] for n, r in reports.items() if n.rsplit("_", 1)[0] == ("learner" if variant == "full"
                                                                                          else variant)]
         print(f"{variant}_mean_minus_best: {sum(diffs) / len(diffs):.2f} over {len(diffs)} seeds "

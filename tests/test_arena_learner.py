@@ -32,6 +32,7 @@ def test_benchmark_refuses_bad_arguments(root):
     for args, field in ((["--seeds", "0"], "--seeds"), (["--train-days", "-5"], "--train-days"),
                         (["--advertisers", "3"], "--advertisers"), (["--learner", "dqn"], "--learner"),
                         (["--arena", "{auction: dutch}"], "--arena"),
+                        (["--learner", "system", "--variants", "bc"], "--variants"),
                         (["--eval-rivals", "[[pid, 20]]"], "--eval-rivals")):
         out = subprocess.run([sys.executable, str(root / "benchmarks" / "train_arena.py"), *args],
                              capture_output=True, text=True, timeout=60)
@@ -72,3 +73,22 @@ def test_evaluate_arena_fits_the_randomised_seat_on_the_tuning_stream():
     again = evaluate_arena({"imitation": seat}, TINY, days=3, seed=2)   # fitted already: no second training
     assert len(seat.drawn) == 4
     np.testing.assert_array_equal(again[again.agent == "imitation"].score.to_numpy(), first)
+
+
+def test_evaluate_arena_fits_the_system_seat_and_plays_it_per_channel():
+    from adrl.arena_system import SystemSeats, SystemTraining, system_agent_config
+    small = SystemTraining(days=16, num_envs=8, val_days=4, confirm_days=4, eval_every=8, updates_per_step=1,
+                           agent=system_agent_config(hidden_dim=8, ppo_hidden_dim=8, learning_starts=32))
+    seat = SystemSeats(small, seed=1)
+    ev = evaluate_arena({"system": seat}, TINY, days=3, seed=2)       # fit=True: seat.fit(cfg, tune)
+    assert seat.fitted == (TINY, seed_streams(2).tune) and seat.trained_days == 16
+    assert [h["days"] for h in seat.history] == [0, 8, 16]
+    first = ev[ev.agent == "system"].score.to_numpy()
+    seat.use_agent = True                                              # whatever the gate said: the agents play
+    on = evaluate_arena({"system": seat}, TINY, days=3, seed=2)
+    seat.use_agent = False
+    off = evaluate_arena({"system": seat, "dual": seat.pacer}, TINY, days=3, seed=2, fit=False)
+    score = lambda ev, agent: ev[ev.agent == agent].score.to_numpy()
+    np.testing.assert_array_equal(score(off, "system"), score(off, "dual"))     # gated off: its pacer, bid for bid
+    assert not np.array_equal(on[on.agent == "system"].score.to_numpy(), off[off.agent == "system"].score.to_numpy())
+    assert np.isfinite(first).all()
