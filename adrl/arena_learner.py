@@ -158,18 +158,27 @@ def train_batch(self: ResidualSeats, days: ArenaDays, rngs: list) -> float:
     cfg, E, S = days.cfg, days.num_days, days.seats
     self.reset(cfg, days.adv, S, make_rng([self.seed, 7]), days.traffic)
     scale = (days.adv.budget / days.adv.base)[:, S]              # conversions each seat's budget buys at target
-    prev, reward, total, rows = None, None, np.zeros((E, len(S))), E * len(S)
+    dqn, prev, reward, total, rows = self.dqn, None, None, np.zeros((E, len(S))), E * len(S)
     for t in range(cfg.num_steps):
         bids = self.act(t, days.state, days.last)                               # --- act
         if prev is not None:                                                     # --- store, learn
-            self.agent.store(*prev, reward.ravel(), self.obs, np.zeros(rows))
-            for _ in range(self.training.updates_per_step): self.agent.update()
-        prev = (self.obs, self.action)
+            dqn.store(*prev, reward.ravel(), self.obs, np.zeros(rows))
+            for _ in range(self.training.updates_per_step): dqn.update()
+        prev = (self.obs, self.dqn_action)
         reward = days.step(bids) / scale                                         # --- step
         total += reward
-    self.agent.store(*prev, reward.ravel(), self.obs, np.ones(rows))  # the day's end: terminal, its score is settled
-    for _ in range(E): self.agent.end_episode()
+        self.after_step(reward.ravel(), t == cfg.num_steps - 1)
+    dqn.store(*prev, reward.ravel(), self.obs, np.ones(rows))   # the day's end: terminal, its score is settled
+    for _ in range(E): dqn.end_episode()
+    self.after_day()
     return float(total.mean())
+
+# what train_batch asks of a seat (chapter 39a's system seat has more agents): its DQN, the DQN's last action,
+# and what the seat's other learners do after each step and after the day
+ResidualSeats.dqn = property(lambda self: self.agent)
+ResidualSeats.dqn_action = property(lambda self: self.action)
+ResidualSeats.after_step = lambda self, reward, last_step: None
+ResidualSeats.after_day = lambda self: None
 
 # %% ../nbs/36_arena_learner.ipynb #a0a91c6b
 @patch
@@ -216,6 +225,7 @@ def fit_pacer(self: ResidualSeats, cfg: ArenaConfig, seed: int) -> SeatPolicy:
 
 @patch
 def build_agents(self: ResidualSeats, cfg: ArenaConfig, seed: int) -> None:
+    "The seat's DQN, from `seed`."
     self.agent = BiddingAgent(NUM_LEARNER_FEATURES, 1, len(self.training.residuals), self.training.agent, "cpu", seed)
 
 @patch

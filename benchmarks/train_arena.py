@@ -278,16 +278,15 @@ def main(argv=None):
     for variant in args.variants:
         for k in range(args.first_seed, args.first_seed + args.seeds):
             if variant == "full" or f"learner_{k}" not in learners: continue
-            rep = learner_report(ev, f"{variant}_{k}", (f"learner_{k}",), seed=args.seed)
-            (tlo, thi), name = rep["minus_best_t_ci"], f"{variant}_{k}"
-            out["learners"][name]["minus_full"] = [rep["minus_best"], tlo, thi, rep["p_value"]]
-            print(f"{name}_minus_full: {rep['minus_best']:.2f} t-CI [{tlo:.2f}, {thi:.2f}], "
-                  f"paired p {rep['p_value']:.3g}")
+            name = f"{variant}_{k}"
+            pairs = [("full", name, f"learner_{k}")]
             if ungated:   # what the part is worth to the agents themselves, gates aside
-                rep = learner_report(ev, f"{name}_ungated", (f"learner_{k}_ungated",), seed=args.seed)
-                (tlo, thi) = rep["minus_best_t_ci"]
-                out["learners"][name]["minus_full_ungated"] = [rep["minus_best"], tlo, thi, rep["p_value"]]
-                print(f"{name}_ungated_minus_full_ungated: {rep['minus_best']:.2f} t-CI [{tlo:.2f}, {thi:.2f}], "
+                pairs.append(("full_ungated", f"{name}_ungated", f"learner_{k}_ungated"))
+            for label, agent, full in pairs:
+                rep = learner_report(ev, agent, (full,), seed=args.seed)
+                tlo, thi = rep["minus_best_t_ci"]
+                out["learners"][name][f"minus_{label}"] = [rep["minus_best"], tlo, thi, rep["p_value"]]
+                print(f"{agent}_minus_{label}: {rep['minus_best']:.2f} t-CI [{tlo:.2f}, {thi:.2f}], "
                       f"paired p {rep['p_value']:.3g}")
         diffs = [r["minus_best"] for n, r in reports.items() if n.rsplit("_", 1)[0] == ("learner" if variant == "full"
                                                                                          else variant)]
