@@ -29,11 +29,15 @@ test: setup
 export: setup          ## notebooks -> adrl/, then strip notebook metadata
 	@$(BIN)/nbdev_export && $(BIN)/nbdev_clean
 
+# $(PINNED) cmd: cmd in a process that imported adrl first, so cmd and its children (Jupyter's kernels) run with the
+# numerical libraries' CPU kernels pinned (chapter 00a) whatever they import first
+PINNED = $(BIN)/python -c 'import adrl, os, sys; os.execv(sys.argv[1], sys.argv[1:])'
+
 # .ci/jupyter/jupyter_server_config.py: a notebook opens unmodified (the server hands it out with the metadata its
 # kernel reports) and is saved nbdev-clean
 lab: setup             ## open the notebooks in JupyterLab (as root too: Jupyter refuses root without --allow-root)
 	@JUPYTER_CONFIG_PATH="$(CURDIR)/.ci/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
-	  $(BIN)/jupyter lab nbs $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	  $(PINNED) $(BIN)/jupyter lab nbs $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 tensorboard: setup     ## watch a run: make tensorboard RUN=runs/NAME (local only; TensorBoard has no telemetry)
 	@test -n "$(RUN)" || { echo "usage: make tensorboard RUN=runs/NAME (a run folder of adrl train)"; exit 2; }

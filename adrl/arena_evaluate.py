@@ -128,7 +128,7 @@ def check_bound(df: pd.DataFrame, tol: float = 1e-9) -> float:
 BLOCK_DAYS = 10  # evaluation days are played in blocks of this many parallel days
 
 def _hindsight_rows(df: pd.DataFrame) -> pd.DataFrame:
-    "The reference's and the bound's rows beside seat 0's: their score, % of bound and what else they define."
+    "The reference's and the bound's rows, one per day of seat 0: the mean over the policies' plays of that day."
     s = df[df.advertiser == 0]
     conv, spend = s.reference_conversions, s.reference_spend
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -141,7 +141,9 @@ def _hindsight_rows(df: pd.DataFrame) -> pd.DataFrame:
     nan = dict.fromkeys(["conversions", "spend", "cpa", "roi", "budget_use", "win_rate", "cpa_violation"], np.nan)
     bound = s.assign(agent="bound", policy="bound", score=s.bound, reward=s.bound, pct_of_bound=100.0,
                      pct_of_reference=_pct(s.bound, s.reference), **nan)
-    return pd.concat([ref, bound], ignore_index=True)
+    per_day = lambda rows, name: (rows.groupby("episode", sort=True).mean(numeric_only=True).reset_index()
+                                  .assign(agent=name, policy=name))            # each play has its own reference
+    return pd.concat([per_day(ref, "reference"), per_day(bound, "bound")], ignore_index=True)
 
 # %% ../nbs/24_arena_evaluate.ipynb #dfff47c6
 def held_out_blocks(seed: int, days: int) -> list[tuple[int, int, int]]:

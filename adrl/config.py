@@ -24,15 +24,15 @@ import yaml
 if typing.TYPE_CHECKING: import torch  # torch is imported by the functions that use it (below)
 
 # %% auto #0
-__all__ = ['OFFLINE_ENV', 'PINNED_CPU_KERNELS', 'SHOW_CHARS', 'MAX_MESSAGE', 'MAX_EPISODES', 'MAX_EVAL_EPISODES', 'MAX_STEPS',
-           'MAX_VOLUME', 'MAX_SLOT_AUCTIONS', 'EVAL_PARALLEL_DAYS', 'MAX_BUFFER', 'MAX_BATCH', 'MAX_WIDTH',
-           'MAX_TENSOR_BYTES', 'MAX_IMPRESSIONS', 'MAX_ARENA_CELLS', 'CHANNEL_PRESETS', 'MAX_YAML_NODES',
-           'MAX_CONFIG_BYTES', 'set_offline_defaults', 'pin_cpu_kernels', 'cpu_kernels', 'clip', 'show', 'ConfigError',
-           'param', 'check_number', 'validate', 'peak_slot_auctions', 'replay_bytes', 'network_bytes', 'ChannelConfig',
-           'MarketConfig', 'AgentConfig', 'ExperimentConfig', 'MonitoringConfig', 'ArenaConfig', 'arena_preset',
-           'Config', 'from_dict', 'to_dict', 'parse_yaml', 'load_yaml', 'override', 'load_config', 'atomic_write',
-           'save_config', 'check_output', 'make_rng', 'spawn_seeds', 'torch_generator', 'seed_torch', 'clock_time',
-           'eta', 'progress_bar', 'get_device']
+__all__ = ['OFFLINE_ENV', 'SHOW_CHARS', 'MAX_MESSAGE', 'MAX_EPISODES', 'MAX_EVAL_EPISODES', 'MAX_STEPS', 'MAX_VOLUME',
+           'MAX_SLOT_AUCTIONS', 'EVAL_PARALLEL_DAYS', 'MAX_BUFFER', 'MAX_BATCH', 'MAX_WIDTH', 'MAX_TENSOR_BYTES',
+           'MAX_IMPRESSIONS', 'MAX_ARENA_CELLS', 'CHANNEL_PRESETS', 'MAX_YAML_NODES', 'MAX_CONFIG_BYTES',
+           'set_offline_defaults', 'clip', 'show', 'ConfigError', 'param', 'check_number', 'validate',
+           'peak_slot_auctions', 'replay_bytes', 'network_bytes', 'ChannelConfig', 'MarketConfig', 'AgentConfig',
+           'ExperimentConfig', 'MonitoringConfig', 'ArenaConfig', 'arena_preset', 'Config', 'from_dict', 'to_dict',
+           'parse_yaml', 'load_yaml', 'override', 'load_config', 'atomic_write', 'save_config', 'check_output',
+           'make_rng', 'spawn_seeds', 'torch_generator', 'seed_torch', 'clock_time', 'eta', 'progress_bar',
+           'get_device']
 
 # %% ../nbs/00_config.ipynb #830162a0
 OFFLINE_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false"}
@@ -43,27 +43,6 @@ def set_offline_defaults(environ: typing.MutableMapping[str, str] = os.environ) 
     environ.setdefault("CREWAI_STORAGE_DIR", str(Path.home() / ".cache" / "adrl" / "crewai"))
 
 set_offline_defaults()
-
-# %% ../nbs/00_config.ipynb #f97256fc
-PINNED_CPU_KERNELS = "avx2"  # the instruction set adrl's numbers are computed with on x86 (ATEN_CPU_CAPABILITY)
-
-def _has_avx2() -> bool:
-    "Does this x86 CPU support AVX2 (Linux's /proc/cpuinfo; elsewhere assumed, as on every x86-64 CPU since 2015)?"
-    try: return " avx2" in Path("/proc/cpuinfo").read_text()
-    except OSError: return True
-
-def pin_cpu_kernels(environ: typing.MutableMapping[str, str] = os.environ, machine: str | None = None) -> None:
-    "Pin PyTorch's CPU kernels to AVX2 on x86 CPUs that have it, unless ATEN_CPU_CAPABILITY is already set."
-    if "ATEN_CPU_CAPABILITY" in environ: return                     # the user's (or a parent process') choice stands
-    machine = (machine or platform.machine()).lower()
-    if machine in ("x86_64", "amd64") and _has_avx2(): environ["ATEN_CPU_CAPABILITY"] = PINNED_CPU_KERNELS
-
-def cpu_kernels() -> str:
-    "The CPU kernels PyTorch uses in this process (e.g. 'AVX2'); asking fixes the choice for the process."
-    import torch
-    return torch.backends.cpu.get_cpu_capability()
-
-pin_cpu_kernels()
 
 # %% ../nbs/00_config.ipynb #e35d4196
 SHOW_CHARS = 80  # the most characters of a bad value a message quotes

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
+from . import pinned_env
 from .config import ConfigError, atomic_write, clip, eta
 
 # %% auto #0
@@ -137,7 +138,8 @@ def ray_session(address: str | None = None,  # a running cluster (host:port, ray
         return
     if address is not None:
         check_ray_address(address)
-        try: ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        try: ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,   # its workers: this
+                      runtime_env={"env_vars": pinned_env()})                             # CPU pinning (ch. 00a)
         except Exception as err:
             raise ConfigError("address", f"{address} did not accept a Ray driver: "
                               f"{clip(str(err).strip().splitlines()[0] if str(err).strip() else repr(err), 200)}"

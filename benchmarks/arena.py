@@ -12,6 +12,7 @@ import os
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
 
+import adrl  # noqa: E402,F401  before numpy: pins the numerical libraries' CPU kernels (chapter 00a)
 import argparse  # noqa: E402
 import time  # noqa: E402
 

@@ -11,6 +11,7 @@ import argparse
 import os
 import time
 
+import adrl  # noqa: F401  before pandas' numpy: pins the numerical libraries' CPU kernels (chapter 00a)
 import pandas as pd
 
 from adrl.config import Config, override

@@ -1,4 +1,5 @@
 """Shared pytest setup: every test runs offline, with CrewAI's telemetry off and a non-interactive plot backend."""
+import adrl  # noqa: F401  first, before numpy: pins the numerical libraries' CPU kernels (chapter 00a)
 import os
 import sys
 from pathlib import Path

@@ -116,3 +116,39 @@ def test_jupyterlab_stays_offline():
     settings = json.loads((Path(sys.prefix) / "share/jupyter/lab/settings/overrides.json").read_text())
     notification = settings["@jupyterlab/apputils-extension:notification"]
     assert notification == {"fetchNews": "false", "checkForUpdates": False}
+
+
+NUMERIC = ("numpy", "pandas", "scipy", "torch", "sklearn", "matplotlib")  # each loads numpy (or is it)
+
+
+def _first_imports(path):
+    "The top-level modules a script imports, in order (module-level statements only)."
+    import ast
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import): names += [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0: names.append(node.module.split(".")[0])
+    return names
+
+
+def test_entry_points_import_adrl_before_numpy(root):
+    "numpy and OpenBLAS read their CPU pins when numpy loads (chapter 00a): every script we run imports adrl first."
+    scripts = [*sorted((root / "benchmarks").glob("*.py")), root / ".ci/jupyter_pass", root / "tests/conftest.py"]
+    for path in scripts:
+        names = _first_imports(path)
+        numeric = [i for i, n in enumerate(names) if n in NUMERIC]
+        if not numeric: continue
+        assert "adrl" in names and names.index("adrl") < numeric[0], f"{path.name}: imports {names[numeric[0]]} " \
+            "before adrl, so numpy's kernels are not pinned (add `import adrl` first)"
+
+
+def test_pins_reach_a_child_that_imports_numpy_first(python):
+    "A child of a pinned process (a Jupyter kernel, papermill's, a pool worker) is pinned whatever it imports first."
+    import adrl
+    if not adrl.pin_cpu_kernels({}): pytest.skip("not an x86 CPU with AVX2: nothing is pinned")
+    env = {k: v for k, v in os.environ.items() if k not in adrl.PINS}
+    code = ("import subprocess, sys, adrl; print(subprocess.run([sys.executable, '-c', 'import numpy, adrl; "
+            "print(adrl.numpy_simd(), adrl.late_pins(), adrl.cpu_kernels())'], capture_output=True, "
+            "text=True).stdout, end='')")
+    r = run([python, "-c", code], env=env)
+    assert r.stdout == "['X86_V3'] [] AVX2\n", r.stdout + r.stderr
