@@ -172,7 +172,7 @@ class ArenaState:
     expected_conversions: np.ndarray  # (D, N) float64 sum of p_true over the served impressions
     conversions: np.ndarray  # (D, N) realised conversions, arrived or not
     observed: np.ndarray  # (D, N) conversions that have arrived (what the advertiser can see)
-    pending: np.ndarray  # (D, N, L) conversions arriving 0, 1, ..., L-1 steps from now
+    pending: np.ndarray  # (D, N, C, L) conversions from each channel arriving 0, 1, ..., L-1 steps from now
     t: int = 0  # the next step to play
 
     @classmethod
@@ -181,7 +181,7 @@ class ArenaState:
         budget = to_micros(adv.budget)
         z = lambda: np.zeros(budget.shape, np.int64)
         return cls(budget, budget.copy(), z(), z(), z(), np.zeros(budget.shape), z(), z(),
-                   np.zeros(budget.shape + (len(cfg.delay),), np.int64))
+                   np.zeros(budget.shape + (cfg.num_channels, len(cfg.delay)), np.int64))
 
     def copy(self) -> ArenaState:
         return ArenaState(*(getattr(self, f).copy() for f in self.__dataclass_fields__ if f != "t"), t=self.t)
@@ -203,11 +203,20 @@ class ArenaStepResult(NamedTuple):
     top_bid: np.ndarray  # (K + 1, M) int64 micros the K + 1 highest eligible bids
     top_idx: np.ndarray  # (K + 1, M) their advertisers (-1: none)
     channel_spend: np.ndarray | None = None  # (D, N, C) int64 micros paid in the step on each channel
+    channel_arrived: np.ndarray | None = None  # (D, N, C) int64 `arrived` by the channel of the impression
+    channel_pred: np.ndarray | None = None  # (D, N, C) float64 sum of its predicted rate over its served impressions
 
 # %% ../nbs/14_arena.ipynb #13861175
 def _per(D: int, N: int, where, weights=None) -> np.ndarray:
     "Sum of `weights` (or a count) per flat (day, advertiser) group `where`, as (D, N)."
     return np.bincount(where, weights, minlength=D * N).reshape(D, N)
+
+def _arrive(state: ArenaState) -> np.ndarray:
+    "(D, N, C) the conversions arriving in this step, by channel; the delay buffer moves on by one step."
+    arrived = state.pending[..., 0].copy()
+    state.pending[..., :-1] = state.pending[..., 1:]
+    state.pending[..., -1] = 0
+    return arrived
 
 def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, multipliers: np.ndarray,
                cfg: ArenaConfig) -> ArenaStepResult:
@@ -239,14 +248,15 @@ def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, mu
     conv = traffic.conv_u[ds, s % cfg.num_slots, js] < p
     spend = _per(D, N, gs, cost[s]).astype(np.int64)
     C = adv.channel_mix.shape[2]
-    channel_spend = np.bincount(gs * C + traffic.channel[ds, js], cost[s], minlength=D * N * C)
+    gc = gs * C + traffic.channel[ds, js]                                # (day, advertiser, channel) of each
+    channel_spend = np.bincount(gc, cost[s], minlength=D * N * C)
+    channel_pred = np.bincount(gc, traffic.p_pred[ds, iss, js].astype(np.float64), minlength=D * N * C)
     res_conv = _per(D, N, gs[conv])
-    L = state.pending.shape[2]
-    state.pending += np.bincount(gs[conv] * L + traffic.delay[ds[conv], js[conv]],
-                                 minlength=D * N * L).reshape(D, N, L)
-    arrived = state.pending[:, :, 0].copy()
-    state.pending[:, :, :-1] = state.pending[:, :, 1:]
-    state.pending[:, :, -1] = 0
+    L = state.pending.shape[3]
+    where = (gs[conv] * C + traffic.channel[ds[conv], js[conv]]) * L + traffic.delay[ds[conv], js[conv]]
+    state.pending += np.bincount(where, minlength=D * N * C * L).reshape(D, N, C, L)
+    channel_arrived = _arrive(state)
+    arrived = channel_arrived.sum(2)
     lo, hi = traffic.offsets[:, t], traffic.offsets[:, t + 1]
     pred_sum = np.stack([traffic.p_pred[d, :, lo[d]:hi[d]].sum(1, dtype=np.float64) for d in range(D)])
     filled = auction.top_idx[:-1] >= 0
@@ -254,7 +264,8 @@ def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, mu
                      exposures=_per(D, N, gs), expected_conversions=_per(D, N, gs, p.astype(np.float64)),
                      conversions=res_conv, arrived=arrived, pred_sum=pred_sum, impressions=hi - lo, day=day,
                      index=index, price=auction.price, top_bid=auction.top_bid, top_idx=auction.top_idx,
-                     channel_spend=channel_spend.reshape(D, N, C).astype(np.int64))
+                     channel_spend=channel_spend.reshape(D, N, C).astype(np.int64), channel_arrived=channel_arrived,
+                     channel_pred=channel_pred.reshape(D, N, C))
     state.spend += spend
     state.remaining -= spend
     state.wins += res.wins
@@ -275,7 +286,7 @@ def arena_step_reference(state: ArenaState, traffic: Traffic, adv: Advertisers, 
     out = {k: np.zeros((D, N), np.int64) for k in ("spend", "wins", "exposures", "conversions")}
     expected, pred_sum = np.zeros((D, N)), np.zeros((D, N))
     C = adv.channel_mix.shape[2]
-    channel_spend = np.zeros((D, N, C), np.int64)
+    channel_spend, channel_pred = np.zeros((D, N, C), np.int64), np.zeros((D, N, C))
     m = np.asarray(multipliers, np.float64)
     m = m if m.ndim == 3 else np.repeat(m[..., None], C, 2)     # one multiplier: the same on every channel
     days, index, prices, top_bids, top_idxs = [], [], [], [], []
@@ -304,19 +315,19 @@ def arena_step_reference(state: ArenaState, traffic: Traffic, adv: Advertisers, 
                 step_cost[i] += price[k]
                 out["spend"][d, i] += price[k]
                 channel_spend[d, i, traffic.channel[d, j]] += price[k]
+                channel_pred[d, i, traffic.channel[d, j]] += float(traffic.p_pred[d, i, j])
                 out["exposures"][d, i] += 1
                 expected[d, i] += float(traffic.p_true[d, i, j])
                 if traffic.conv_u[d, k, j] < traffic.p_true[d, i, j]:
                     out["conversions"][d, i] += 1
-                    state.pending[d, i, traffic.delay[d, j]] += 1
+                    state.pending[d, i, traffic.channel[d, j], traffic.delay[d, j]] += 1
             days.append(d)
             index.append(j)
             prices.append(price)
             top_bids.append([b for b, _ in ranked])
             top_idxs.append([i for _, i in ranked])
-    arrived = state.pending[:, :, 0].copy()
-    state.pending[:, :, :-1] = state.pending[:, :, 1:]
-    state.pending[:, :, -1] = 0
+    channel_arrived = _arrive(state)
+    arrived = channel_arrived.sum(2)
     state.spend += out["spend"]
     state.remaining -= out["spend"]
     state.wins += out["wins"]
@@ -330,7 +341,7 @@ def arena_step_reference(state: ArenaState, traffic: Traffic, adv: Advertisers, 
     return ArenaStepResult(out["spend"], out["wins"], out["exposures"], expected, out["conversions"], arrived, pred_sum,
                       traffic.offsets[:, t + 1] - traffic.offsets[:, t], np.array(days, np.int64),
                       np.array(index, np.int64), arr(prices, K), arr(top_bids, K + 1), arr(top_idxs, K + 1),
-                      channel_spend)
+                      channel_spend, channel_arrived, channel_pred)
 
 # %% ../nbs/14_arena.ipynb #c3d499ba
 def check_arena_against_reference(cfg: ArenaConfig, days: int, seed: int) -> int:
@@ -350,6 +361,7 @@ def check_arena_against_reference(cfg: ArenaConfig, days: int, seed: int) -> int
             if x.dtype.kind == "f": np.testing.assert_allclose(x, y, rtol=1e-9, err_msg=f"{name} at step {t}")
             else: np.testing.assert_array_equal(x, y, err_msg=f"{name} at step {t}")
         np.testing.assert_array_equal(ra.channel_spend.sum(2), ra.spend, err_msg=f"channel_spend at step {t}")
+        np.testing.assert_array_equal(ra.channel_arrived.sum(2), ra.arrived, err_msg=f"channel_arrived at step {t}")
         for name in a.__dataclass_fields__:
             np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-9, err_msg=f"state.{name}")
     return days * cfg.impressions_per_day * cfg.num_advertisers

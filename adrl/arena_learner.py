@@ -39,7 +39,8 @@ def own_view(state: ArenaState, adv: Advertisers, last: ArenaStepResult | None, 
     if last is None: return st, ad, None
     empty = np.zeros((0, 0), np.int64)
     ls = ArenaStepResult(*(cut(getattr(last, f)) for f in ArenaStepResult._fields[:7]), last.impressions, last.day,
-                         last.index, last.price, empty, empty, cut(last.channel_spend))  # others' bids, ids: out
+                         last.index, last.price, empty, empty, cut(last.channel_spend),  # others' bids, ids: out
+                         cut(last.channel_arrived), cut(last.channel_pred))
     return st, ad, ls
 
 def seat_observation(state: ArenaState, adv: Advertisers, last: ArenaStepResult | None, cfg: ArenaConfig,
@@ -74,7 +75,8 @@ def leak_check(features, state: ArenaState, adv: Advertisers, last: ArenaStepRes
     ad = Advertisers(*(scramble(x) for x in adv))
     keep = (last.top_idx == seat) | (last.top_idx < 0)            # its own slots, and the empty ones
     top_idx = np.where(keep, last.top_idx, rng.choice(others, last.top_idx.shape))
-    private = [f for f in (*ArenaStepResult._fields[:7], "channel_spend") if getattr(last, f) is not None]
+    private = [f for f in (*ArenaStepResult._fields[:7], "channel_spend", "channel_arrived", "channel_pred")
+               if getattr(last, f) is not None]
     ls = last._replace(**{f: scramble(getattr(last, f)) for f in private},
                        top_bid=last.top_bid * 3 + 7, top_idx=top_idx)
     return np.array_equal(features(state, adv, last)[:, seat], features(st, ad, ls)[:, seat])

@@ -20,10 +20,12 @@ from .agents.ppo import BudgetAgent
 from .arena import ArenaState, ArenaStepResult
 from .arena_imitation import seat_tuned_dual
 from .arena_learner import SEAT_FEATURES, ResidualSeats, seat_observation
+from .arena_seats import SeatPolicy
 from .config import AgentConfig, ArenaConfig, check_number, spawn_seeds
 
 # %% auto #0
-__all__ = ['SYSTEM_ABLATIONS', 'CHANNEL_FEATURES', 'system_agent_config', 'SystemTraining', 'system_obs_dim', 'SystemSeats']
+__all__ = ['SYSTEM_ABLATIONS', 'SEAT_ABLATIONS', 'CHANNEL_FEATURES', 'CALIBRATION_PRIORS', 'system_agent_config',
+           'SystemTraining', 'system_obs_dim', 'SystemSeats', 'CalibratedSeats']
 
 # %% ../nbs/39a_arena_system.ipynb #0a7c5cba
 def system_agent_config(**changes) -> AgentConfig:
@@ -42,6 +44,7 @@ SYSTEM_ABLATIONS = {  # the issue's eight, each an AgentConfig switch
     "no_adv_norm": {"norm_adv": False},           # raw advantages
     "no_residual": {"bid_base": "fixed"},         # the bidder's multiplier alone, from truthful bidding
 }
+SEAT_ABLATIONS = {"no_calibration": {"calibration": False}}  # what the seat observes, beside the issue's eight
 
 @dataclass(frozen=True)
 class SystemTraining:
@@ -56,6 +59,7 @@ class SystemTraining:
     bounds: tuple = (0.5, 2.0)  # the residual's range around the pacer's ask
     free_bounds: tuple = (0.1, 4.0)  # the multiplier's range without a residual pacer (bid_base "fixed")
     split_headroom: float = 2.0  # a channel may spend up to this many times its share of the day's budget
+    calibration: bool = True  # observe each channel's calibration (False: those features are zeros)
     agent: AgentConfig = field(default_factory=system_agent_config)  # the agents' hyperparameters and switches
 
     def __post_init__(self):
@@ -73,13 +77,14 @@ class SystemTraining:
             raise ValueError("SystemTraining.agent.use_bidder: False leaves the seat without a bidder; keep it True")
 
     def ablation(self, name: str) -> SystemTraining:
-        "The same training with one of SYSTEM_ABLATIONS applied."
+        "The same training with one of SYSTEM_ABLATIONS (or SEAT_ABLATIONS) applied."
+        if name in SEAT_ABLATIONS: return dataclasses.replace(self, **SEAT_ABLATIONS[name])
         if name not in SYSTEM_ABLATIONS:
-            raise ValueError(f"ablation: {name!r} is not one of {', '.join(SYSTEM_ABLATIONS)}")
+            raise ValueError(f"ablation: {name!r} is not one of {', '.join([*SYSTEM_ABLATIONS, *SEAT_ABLATIONS])}")
         return dataclasses.replace(self, agent=dataclasses.replace(self.agent, **SYSTEM_ABLATIONS[name]))
 
 # %% ../nbs/39a_arena_system.ipynb #7e771617
-CHANNEL_FEATURES = ("log_residual", "share", "spent_share")  # per channel, beside SEAT_FEATURES and the pacer's ask
+CHANNEL_FEATURES = ("log_residual", "share", "spent_share", "calibration")  # per channel, beside SEAT_FEATURES
 
 def system_obs_dim(num_channels: int) -> int:
     "The agents' observation length: SEAT_FEATURES, log of the pacer's ask, CHANNEL_FEATURES per channel."
@@ -103,14 +108,25 @@ class SystemSeats(ResidualSeats):
         R, C = self.D * self.n, cfg.num_channels
         self.r, self.share = np.ones((R, C)), np.full((R, C), 1.0 / C)   # residuals and split in force
         self.channel_spend = np.zeros((R, C))                             # micros spent per channel today
+        self.channel_conv, self.channel_pred = np.zeros((R, C)), np.zeros((R, C))   # arrivals, own predictions
         self.obs, self.actions = None, {}
+
+    def observe(self, last: ArenaStepResult | None) -> None:
+        "Add the last step's own spend, arrived conversions and predicted conversions per channel to the day's."
+        if last is None: return
+        own = lambda x: x[:, self.seats].reshape(-1, self.cfg.num_channels)
+        self.channel_spend += own(last.channel_spend)
+        self.channel_conv += own(last.channel_arrived)
+        self.channel_pred += own(last.channel_pred)
 
     def features(self, state: ArenaState, last: ArenaStepResult | None, m: np.ndarray) -> np.ndarray:
         "(D x n, system_obs_dim) the agents' observation: the seat's own view, the pacer's ask, its channels."
         own = seat_observation(state, self.adv, last, self.cfg, self.seats).reshape(self.D * self.n, -1)
         spent = self.channel_spend / self.budget.reshape(-1, 1)
         ask = np.log(np.clip(m, 1e-3, 1e3)).reshape(-1, 1)
-        return np.concatenate([own, ask, np.log(self.r), self.share, spent], 1).astype(np.float32)
+        calibration = np.clip(np.log((self.channel_conv + 1) / (self.channel_pred + 1)), -3, 3)
+        if not self.training.calibration: calibration = np.zeros_like(calibration)
+        return np.concatenate([own, ask, np.log(self.r), self.share, spent, calibration], 1).astype(np.float32)
 
 # %% ../nbs/39a_arena_system.ipynb #1e85ef77
 @patch
@@ -119,7 +135,7 @@ def act(self: SystemSeats, t, state, last):
     if not self.use_agent: return m                                    # gated off: the bare pacer
     if not self.residual: m = np.ones_like(m)                          # no residual pacer: from truthful bidding
     C = self.cfg.num_channels
-    if last is not None: self.channel_spend += last.channel_spend[:, self.seats].reshape(-1, C)
+    self.observe(last)
     self.obs = obs = self.features(state, last, m)
     a = self.actions = {name: agent.act(obs, training=self.learning) for name, agent in self.agents.items()}
     lo, hi = self.training.bounds if self.residual else self.training.free_bounds
@@ -192,3 +208,32 @@ def ungated(self: SystemSeats) -> SystemSeats:
     other.restore(self.best_agents["state"])
     other.use_agent, other.learning = True, False
     return other
+
+# %% ../nbs/39a_arena_system.ipynb #a540eec2
+CALIBRATION_PRIORS = (5.0, 20.0, 80.0)  # pseudo-conversions of prior, per channel, in CalibratedSeats' measurement
+
+class CalibratedSeats(SeatPolicy):
+    "A pacer whose bid on each channel is scaled by the seat's own calibration there (arrivals over predictions)."
+    name = "calibrated"
+
+    def __init__(self, pacer: SeatPolicy | None = None, prior: float = 20.0, bounds: tuple = (0.5, 2.0)):
+        self.pacer, self.prior, self.bounds = pacer, check_number("prior", prior, float, gt=0), bounds
+
+    def fit(self, cfg: ArenaConfig, seed: int) -> CalibratedSeats:
+        if self.pacer is None: self.pacer = seat_tuned_dual(cfg, seed)
+        return self
+
+    def reset(self, cfg, adv, seats, rng, traffic=None):
+        super().reset(cfg, adv, seats, rng, traffic)
+        self.pacer.reset(cfg, adv, seats, rng, traffic)
+        self.conv, self.pred = (np.zeros((self.D, self.n, cfg.num_channels)) for _ in range(2))
+
+    def act(self, t, state, last):
+        m = self.pacer.act(t, state, last)
+        if last is not None:
+            self.conv += last.channel_arrived[:, self.seats]
+            self.pred += last.channel_pred[:, self.seats]
+        k = self.prior
+        each = (self.conv + k) / (self.pred + k)
+        overall = (self.conv.sum(-1, keepdims=True) + k) / (self.pred.sum(-1, keepdims=True) + k)
+        return m[..., None] * np.clip(each / overall, *self.bounds)
