@@ -18,14 +18,14 @@ from .agents.controller import BIDDER_ACTS, BUDGET_ACTS, ControllerAgent
 from .agents.dqn import BiddingAgent
 from .agents.ppo import BudgetAgent
 from .arena import ArenaState, ArenaStepResult
-from .arena_imitation import seat_tuned_dual
+from .arena_imitation import ImitationSeats, seat_tuned_dual
 from .arena_learner import SEAT_FEATURES, ResidualSeats, seat_observation
 from .arena_seats import SeatPolicy
 from .config import AgentConfig, ArenaConfig, check_number, spawn_seeds
 
 # %% auto #0
-__all__ = ['SYSTEM_ABLATIONS', 'SEAT_ABLATIONS', 'CHANNEL_FEATURES', 'CALIBRATION_PRIORS', 'system_agent_config',
-           'SystemTraining', 'system_obs_dim', 'SystemSeats', 'CalibratedSeats']
+__all__ = ['SYSTEM_ABLATIONS', 'SEAT_VARIANTS', 'CHANNEL_FEATURES', 'CALIBRATION_PRIORS', 'system_agent_config', 'SystemTraining',
+           'system_obs_dim', 'SystemSeats', 'CalibratedSeats']
 
 # %% ../nbs/39a_arena_system.ipynb #0a7c5cba
 def system_agent_config(**changes) -> AgentConfig:
@@ -44,7 +44,10 @@ SYSTEM_ABLATIONS = {  # the issue's eight, each an AgentConfig switch
     "no_adv_norm": {"norm_adv": False},           # raw advantages
     "no_residual": {"bid_base": "fixed"},         # the bidder's multiplier alone, from truthful bidding
 }
-SEAT_ABLATIONS = {"no_calibration": {"calibration": False}}  # what the seat observes, beside the issue's eight
+SEAT_VARIANTS = {  # beside the issue's eight: what the seat observes, what the residuals sit on
+    "no_calibration": {"calibration": False},     # the channels' calibration features are zeros
+    "on_imitation": {"base": "imitation"},        # residuals on chapter 38's imitation seat instead of dual_seat
+}
 
 @dataclass(frozen=True)
 class SystemTraining:
@@ -60,6 +63,7 @@ class SystemTraining:
     free_bounds: tuple = (0.1, 4.0)  # the multiplier's range without a residual pacer (bid_base "fixed")
     split_headroom: float = 2.0  # a channel may spend up to this many times its share of the day's budget
     calibration: bool = True  # observe each channel's calibration (False: those features are zeros)
+    base: str = "dual_seat"  # what the residuals scale: "dual_seat", or "imitation" (chapter 38's seat, same seed)
     agent: AgentConfig = field(default_factory=system_agent_config)  # the agents' hyperparameters and switches
 
     def __post_init__(self):
@@ -73,14 +77,16 @@ class SystemTraining:
             lo, hi = getattr(self, name)
             if not 0 < lo <= 1 <= hi:
                 raise ValueError(f"SystemTraining.{name}: {(lo, hi)} must hold 0 < low <= 1 <= high")
+        if self.base not in ("dual_seat", "imitation"):
+            raise ValueError(f"SystemTraining.base: {self.base!r} must be 'dual_seat' or 'imitation'")
         if not self.agent.use_bidder:
             raise ValueError("SystemTraining.agent.use_bidder: False leaves the seat without a bidder; keep it True")
 
     def ablation(self, name: str) -> SystemTraining:
-        "The same training with one of SYSTEM_ABLATIONS (or SEAT_ABLATIONS) applied."
-        if name in SEAT_ABLATIONS: return dataclasses.replace(self, **SEAT_ABLATIONS[name])
+        "The same training with one of SYSTEM_ABLATIONS (or SEAT_VARIANTS) applied."
+        if name in SEAT_VARIANTS: return dataclasses.replace(self, **SEAT_VARIANTS[name])
         if name not in SYSTEM_ABLATIONS:
-            raise ValueError(f"ablation: {name!r} is not one of {', '.join([*SYSTEM_ABLATIONS, *SEAT_ABLATIONS])}")
+            raise ValueError(f"ablation: {name!r} is not one of {', '.join([*SYSTEM_ABLATIONS, *SEAT_VARIANTS])}")
         return dataclasses.replace(self, agent=dataclasses.replace(self.agent, **SYSTEM_ABLATIONS[name]))
 
 # %% ../nbs/39a_arena_system.ipynb #7e771617
@@ -192,7 +198,8 @@ def restore(self: SystemSeats, weights: dict) -> None:
 
 @patch
 def fit_pacer(self: SystemSeats, cfg: ArenaConfig, seed: int):
-    "The pacer the residuals scale: chapter 38's dual tuned in the seat."
+    "The pacer the residuals scale: chapter 38's dual tuned in the seat, or its imitation seat (trained here)."
+    if self.training.base == "imitation": return ImitationSeats(seed=self.seed).fit(cfg, seed)
     return seat_tuned_dual(cfg, seed)
 
 SystemSeats.seed_salt = (42,)   # the seat's own seed streams, apart from chapter 36's

@@ -27,7 +27,8 @@ worlds_no_checkpoints --seeds 5` 522 s, `--variants days64,worlds_days64 --seeds
 `--learner system`: each training seed k trains chapter 39a's `SystemSeats(seed=k)` (the seed's controller, bidder
 and budget agent on the seat-tuned pacer, `--train-days` days, checkpoints every quarter, chapter 36's gate);
 `--variants full,no_controller,no_budget,no_per,no_dueling,no_double_q,gae_lambda_1,no_adv_norm,no_residual` trains
-the issue's ablations (and `no_calibration`: without the channels' calibration features), and `--ungated` also
+the issue's ablations (and `no_calibration`: without the channels' calibration features; `on_imitation`: the
+residuals on chapter 38's imitation seat of the same seed instead of dual_seat), and `--ungated` also
 scores each seat's best checkpoint whatever its gate said (`name_ungated`) and prints each ablation's ungated paired
 difference to the full seat's. Measured: `--seeds 5 --ungated` 269 s; all
 nine variants with `--seeds 3 --ungated` 1,324 s (beside another run; chapter 39a's table).
@@ -78,7 +79,7 @@ from adrl.arena_learner import LearnerTraining, ResidualSeats, learner_report, l
 from adrl.arena_population import population_welfare, welfare_summary  # noqa: E402
 from adrl.arena_worlds import RandomisedImitationSeats, TrainingWorlds  # noqa: E402
 from adrl.arena_seats import check_rivals, fitted_policy  # noqa: E402
-from adrl.arena_system import SEAT_ABLATIONS, SYSTEM_ABLATIONS, SystemSeats, SystemTraining  # noqa: E402
+from adrl.arena_system import SEAT_VARIANTS, SYSTEM_ABLATIONS, SystemSeats, SystemTraining  # noqa: E402
 from adrl.config import ArenaConfig, atomic_write, check_number, from_dict, parse_yaml, to_dict  # noqa: E402
 from adrl.evaluate import seed_streams  # noqa: E402
 
@@ -95,7 +96,7 @@ VARIANTS = {"full": {},                              # chapter 38's defaults
             "worlds_arena_validation": {"worlds": {"validation_mix": None}},  # validated among the arena's rivals
             "days64": {"days": 64},                  # twice the training days per round (chapter 38's seat)
             "worlds_days64": {"days": 64, "worlds": {}}}  # chapter 39's, with twice the training days per round
-SYSTEM_VARIANTS = ("full", *SYSTEM_ABLATIONS, *SEAT_ABLATIONS)  # --learner system: the issue's eight, no_calibration
+SYSTEM_VARIANTS = ("full", *SYSTEM_ABLATIONS, *SEAT_VARIANTS)  # --learner system: the issue's eight and SEAT_VARIANTS
 
 
 def parse(argv=None):
