@@ -31,7 +31,8 @@ the issue's ablations (and `no_calibration`: without the channels' calibration f
 residuals on chapter 38's imitation seat of the same seed instead of dual_seat), and `--ungated` also
 scores each seat's best checkpoint whatever its gate said (`name_ungated`) and prints each ablation's ungated paired
 difference to the full seat's. Measured: `--seeds 5 --ungated` 269 s; all
-nine variants with `--seeds 3 --ungated` 1,324 s (beside another run; chapter 39a's table).
+nine variants with `--seeds 3 --ungated` 1,324 s (beside another run); with chapter 00a's pins, 308 s and
+33 min 10 s (beside a CI run; chapter 39a's table).
 
 `--learner residual`: each training seed k (`--first-seed` ... `--first-seed + --seeds - 1`) trains
 `ResidualSeats(seed=k)`: the dual pacer tuned on the tuning stream of `--seed` (the same search as the dual
