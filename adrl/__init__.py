@@ -63,9 +63,10 @@ def late_pins(loaded=LOADED_BEFORE, pinned=PINNED) -> list[str]:
 
 def _warn_if_late() -> None:
     late = late_pins()
-    if late and any(t != "X86_V3" for t in numpy_simd()):                   # only where it changes the digits
+    wide = [t for t in numpy_simd() if t != "X86_V3"] if late else []
+    if wide:                                                               # only where it changes the digits
         warnings.warn(f"adrl: numpy was imported before adrl, so {', '.join(late)} came too late and numpy runs "
-                      f"its {'/'.join(numpy_simd()[1:])} loops: numbers may differ from other CPUs' in their last "
+                      f"its {'/'.join(wide)} loops: numbers may differ from other CPUs' in their last "
                       "digits (import adrl first, or set those variables before starting Python)", stacklevel=3)
 
 _warn_if_late()

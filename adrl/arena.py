@@ -253,7 +253,7 @@ def arena_step(state: ArenaState, traffic: Traffic, adv: Advertisers, t: int, mu
     channel_pred = np.bincount(gc, traffic.p_pred[ds, iss, js].astype(np.float64), minlength=D * N * C)
     res_conv = _per(D, N, gs[conv])
     L = state.pending.shape[3]
-    where = (gs[conv] * C + traffic.channel[ds[conv], js[conv]]) * L + traffic.delay[ds[conv], js[conv]]
+    where = gc[conv] * L + traffic.delay[ds[conv], js[conv]]
     state.pending += np.bincount(where, minlength=D * N * C * L).reshape(D, N, C, L)
     channel_arrived = _arrive(state)
     arrived = channel_arrived.sum(2)

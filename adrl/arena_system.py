@@ -25,7 +25,7 @@ from .config import AgentConfig, ArenaConfig, check_number, spawn_seeds
 
 # %% auto #0
 __all__ = ['SYSTEM_ABLATIONS', 'SEAT_VARIANTS', 'CHANNEL_FEATURES', 'CALIBRATION_PRIORS', 'system_agent_config', 'SystemTraining',
-           'system_obs_dim', 'SystemSeats', 'CalibratedSeats']
+           'channel_calibration', 'system_obs_dim', 'SystemSeats', 'CalibratedSeats']
 
 # %% ../nbs/39a_arena_system.ipynb #0a7c5cba
 def system_agent_config(**changes) -> AgentConfig:
@@ -92,6 +92,10 @@ class SystemTraining:
 # %% ../nbs/39a_arena_system.ipynb #7e771617
 CHANNEL_FEATURES = ("log_residual", "share", "spent_share", "calibration")  # per channel, beside SEAT_FEATURES
 
+def channel_calibration(conv: np.ndarray, pred: np.ndarray, prior: float = 1.0) -> np.ndarray:
+    "Arrived over predicted conversions, each with `prior` pseudo-conversions added (1 before any evidence)."
+    return (conv + prior) / (pred + prior)
+
 def system_obs_dim(num_channels: int) -> int:
     "The agents' observation length: SEAT_FEATURES, log of the pacer's ask, CHANNEL_FEATURES per channel."
     return len(SEAT_FEATURES) + 1 + len(CHANNEL_FEATURES) * num_channels
@@ -130,8 +134,8 @@ class SystemSeats(ResidualSeats):
         own = seat_observation(state, self.adv, last, self.cfg, self.seats).reshape(self.D * self.n, -1)
         spent = self.channel_spend / self.budget.reshape(-1, 1)
         ask = np.log(np.clip(m, 1e-3, 1e3)).reshape(-1, 1)
-        calibration = np.clip(np.log((self.channel_conv + 1) / (self.channel_pred + 1)), -3, 3)
-        if not self.training.calibration: calibration = np.zeros_like(calibration)
+        calibration = (np.clip(np.log(channel_calibration(self.channel_conv, self.channel_pred)), -3, 3)
+                       if self.training.calibration else np.zeros_like(self.channel_conv))
         return np.concatenate([own, ask, np.log(self.r), self.share, spent, calibration], 1).astype(np.float32)
 
 # %% ../nbs/39a_arena_system.ipynb #1e85ef77
@@ -240,7 +244,6 @@ class CalibratedSeats(SeatPolicy):
         if last is not None:
             self.conv += last.channel_arrived[:, self.seats]
             self.pred += last.channel_pred[:, self.seats]
-        k = self.prior
-        each = (self.conv + k) / (self.pred + k)
-        overall = (self.conv.sum(-1, keepdims=True) + k) / (self.pred.sum(-1, keepdims=True) + k)
+        each = channel_calibration(self.conv, self.pred, self.prior)
+        overall = channel_calibration(self.conv.sum(-1, keepdims=True), self.pred.sum(-1, keepdims=True), self.prior)
         return m[..., None] * np.clip(each / overall, *self.bounds)
