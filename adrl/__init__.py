@@ -16,9 +16,9 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 # %% ../nbs/00a_numerics.ipynb #dd39dcde
-PINS = {  # environment variable -> (the library it steers, the value that selects its AVX2 code path)
+PINS = {  # environment variable -> (the library it steers, the value that selects its code path on every x86 CPU)
     "ATEN_CPU_CAPABILITY": ("PyTorch's ATen kernels", "avx2"),
-    "MKL_CBWR": ("MKL: PyTorch's matrix products and vector maths", "AVX2"),
+    "MKL_CBWR": ("MKL: PyTorch's matrix products and vector maths", "COMPATIBLE"),  # its AVX2 branch is Intel's only
     "ONEDNN_MAX_CPU_ISA": ("oneDNN: PyTorch's fused kernels", "AVX2"),
     "NPY_DISABLE_CPU_FEATURES": ("numpy's SIMD loops (its AVX-512 targets off)", "X86_V4,AVX512_ICL,AVX512_SPR"),
     "OPENBLAS_CORETYPE": ("OpenBLAS: numpy's and scipy's matrix products", "Haswell"),
@@ -31,7 +31,7 @@ def _has_avx2() -> bool:
     except OSError: return True
 
 def pin_cpu_kernels(environ=os.environ, machine: str | None = None) -> dict:
-    "Select each numerical library's AVX2 code path on x86 CPUs with AVX2 (each variable unless set); what it set."
+    "Select each numerical library's common code path on x86 CPUs with AVX2 (each variable unless set); what it set."
     machine = (machine or platform.machine()).lower()
     if machine not in ("x86_64", "amd64") or not _has_avx2(): return {}
     chosen = {key: value for key, (_, value) in PINS.items() if key not in environ}

@@ -11,7 +11,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['BINDS', 'others_bids', 'others_prices', 'Frontier', 'hull_frontier', 'LPBound', 'hindsight_lp', 'ScoreBound',
-           'score_bound', 'multiplier_outcomes', 'Reference', 'log_grid_search', 'best_multiplier']
+           'score_bound', 'bid_outcomes', 'multiplier_outcomes', 'Reference', 'log_grid_search', 'best_multiplier',
+           'Schedule', 'best_schedule']
 
 # %% ../nbs/15_arena_bound.ipynb #7a1b5dd4
 def others_bids(top_bids, top_idx, i):
@@ -178,10 +179,10 @@ def _field_score(conversions, spend, target):
         ratio = np.where(spend > 0, target * conversions / spend, np.inf)
     return np.where(conversions > 0, conversions * np.minimum(1.0, ratio ** 2), 0.0)
 
-def multiplier_outcomes(alpha, bid, p_true, exposed, rival_bids, rival_idx, i: int, reserve, step, budget: float,
-                        auction: str = "gsp"):
-    "Expected conversions and spend (G,) each of advertiser `i` bidding alpha * bid (J,) all day, for each alpha."
-    a, bid, res = np.asarray(alpha, np.float64), np.asarray(bid, np.float64), np.asarray(reserve, np.float64)
+def bid_outcomes(b, p_true, exposed, rival_bids, rival_idx, i: int, reserve, step, budget: float,
+                 auction: str = "gsp"):
+    "Expected conversions and spend (G,) of advertiser `i` bidding column g of `b` (J, G), one bid per impression."
+    b, res = np.asarray(b, np.float64), np.asarray(reserve, np.float64)
     # rival k stays above i unless i's bid reaches h_k: its bid if i wins the tie (lower index), else the next float
     # up; never below the reserve or 0 (an ineligible bid gets no slot)
     h = np.where(i < rival_idx, rival_bids, np.nextafter(rival_bids, np.inf))
@@ -189,19 +190,24 @@ def multiplier_outcomes(alpha, bid, p_true, exposed, rival_bids, rival_idx, i: i
     J, K = rival_bids.shape
     seen = np.c_[exposed, np.zeros(J, bool)]                                    # per rank; rank K: no slot
     per_slot = np.c_[np.where(exposed, np.maximum(rival_bids, res[..., None]), 0.0), np.zeros(J)]
-    b = bid[:, None] * a                                          # bids (J, G): impressions first, so steps are blocks
     rank = (b < h[:, 0, None]).view(np.uint8).copy()                           # rivals above i
     for k in range(1, K): rank += b < h[:, k, None]
     at = rank + (np.arange(J) * (K + 1))[:, None]                               # flat index into the (J, K+1) tables
     cost = np.take(per_slot.ravel(), at) if auction == "gsp" else np.take(seen.ravel(), at) * b   # paid on exposure
     conv = np.take(seen.ravel(), at) * np.asarray(p_true, np.float64)[:, None]
-    left, got = np.full(len(a), float(budget)), np.zeros(len(a))
-    edges = np.r_[0, np.flatnonzero(np.diff(step)) + 1, len(bid)]
+    left, got = np.full(b.shape[1], float(budget)), np.zeros(b.shape[1])
+    edges = np.r_[0, np.flatnonzero(np.diff(step)) + 1, J]
     for s0, s1 in zip(edges[:-1], edges[1:]):                                  # the budget rule, step by step
         served = np.cumsum(cost[s0:s1], 0) <= left                             # wins of the step in arrival order
         left -= np.sum(cost[s0:s1], 0, where=served)
         got += np.sum(conv[s0:s1], 0, where=served)
     return got, budget - left
+
+def multiplier_outcomes(alpha, bid, p_true, exposed, rival_bids, rival_idx, i: int, reserve, step, budget: float,
+                        auction: str = "gsp"):
+    "Expected conversions and spend (G,) each of advertiser `i` bidding alpha * bid (J,) all day, for each alpha."
+    b = np.asarray(bid, np.float64)[:, None] * np.asarray(alpha, np.float64)   # (J, G): impressions first, steps blocks
+    return bid_outcomes(b, p_true, exposed, rival_bids, rival_idx, i, reserve, step, budget, auction)
 
 # %% ../nbs/15_arena_bound.ipynb #5f0fc7a3
 class Reference(NamedTuple):
@@ -211,6 +217,15 @@ class Reference(NamedTuple):
     conversions: float  # expected conversions
     spend: float        # spend (served wins only)
     cpa: float          # spend / conversions (nan without conversions)
+
+def _bid_base(target: float, value_per_conversion: float) -> float:
+    "What a multiplier of 1 bids per predicted conversion: the value (profit), the target (CPA), or 1 (budget only)."
+    return value_per_conversion if np.isnan(target) else (target if np.isfinite(target) else 1.0)
+
+def _day_score(conversions, spend, target: float, value_per_conversion: float):
+    "The day's score: profit V conv - spend without a target, else AuctionNet's (conversions for budget only)."
+    if np.isnan(target): return value_per_conversion * conversions - spend
+    return _field_score(conversions, spend, target)
 
 def log_grid_search(f, grid, rounds: int = 4, points: int = 9) -> tuple[float, tuple]:
     "(alpha, f's outputs there) maximising f's first output: a log grid, then `rounds` finer ones around the best."
@@ -227,12 +242,47 @@ def best_multiplier(p_pred, p_true, exposed, top_bids, top_idx, i: int, reserve,
                     target: float = np.nan, value_per_conversion: float = np.nan, auction: str = "gsp",
                     grid=np.geomspace(1e-2, 1e2, 33), rounds: int = 4, points: int = 9) -> Reference:
     "The best constant multiplier for advertiser `i` on a logged day, others' bids fixed: a log grid, refined."
-    profit = np.isnan(target)
-    base = value_per_conversion if profit else (target if np.isfinite(target) else 1.0)
     ob, oi = others_bids(top_bids, top_idx, i)
-    bid = np.asarray(p_pred, np.float64) * base
+    bid = np.asarray(p_pred, np.float64) * _bid_base(target, value_per_conversion)
     def play(alphas):
         conv, spend = multiplier_outcomes(alphas, bid, p_true, exposed, ob, oi, i, reserve, step, budget, auction)
-        return (value_per_conversion * conv - spend if profit else _field_score(conv, spend, target)), conv, spend
+        return _day_score(conv, spend, target, value_per_conversion), conv, spend
     alpha, (score, conv, spend) = log_grid_search(play, grid, rounds, points)
     return Reference(alpha, score, conv, spend, spend / conv if conv > 0 else np.nan)
+
+# %% ../nbs/15_arena_bound.ipynb #fca7bd00
+class Schedule(NamedTuple):
+    "The best multiplier per block of the day's steps found in hindsight, and what it earns."
+    alpha: np.ndarray   # (blocks,) the multiplier of each block: the advertiser bids alpha[block] * p_pred * base
+    score: float        # its score (as Reference's)
+    conversions: float  # expected conversions
+    spend: float        # spend (served wins only)
+    cpa: float          # spend / conversions (nan without conversions)
+
+def best_schedule(p_pred, p_true, exposed, top_bids, top_idx, i: int, reserve, step, budget: float,
+                  target: float = np.nan, value_per_conversion: float = np.nan, auction: str = "gsp",
+                  blocks: int = 12, num_steps: int | None = None, sweeps: int = 3, span: float = 1.5,
+                  points: int = 21) -> Schedule:
+    "One multiplier per block of `blocks` equal blocks of steps, by coordinate ascent from the best constant."
+    if blocks < 1 or span <= 1 or points < 2: raise ValueError("blocks >= 1, span > 1 and points >= 2 are required")
+    ref = best_multiplier(p_pred, p_true, exposed, top_bids, top_idx, i, reserve, step, budget, target,
+                          value_per_conversion, auction)
+    steps = np.asarray(step)
+    block = np.minimum(steps * blocks // (int(steps.max()) + 1 if num_steps is None else num_steps), blocks - 1)
+    ob, oi = others_bids(top_bids, top_idx, i)
+    bid = np.asarray(p_pred, np.float64) * _bid_base(target, value_per_conversion)
+    alpha, best = np.full(blocks, ref.alpha), (ref.score, ref.conversions, ref.spend)
+    for sweep in range(sweeps):
+        factors = np.geomspace(1 / span, span, points) ** (0.5 ** sweep)
+        for k in range(blocks):
+            mine = block == k
+            if not mine.any(): continue
+            b = np.repeat((bid * alpha[block])[:, None], points, 1)
+            b[mine] = bid[mine, None] * (alpha[k] * factors)
+            conv, spend = bid_outcomes(b, p_true, exposed, ob, oi, i, reserve, step, budget, auction)
+            score = _day_score(conv, spend, target, value_per_conversion)
+            g = int(np.argmax(score))
+            if score[g] > best[0]: alpha[k], best = alpha[k] * factors[g], (float(score[g]), float(conv[g]),
+                                                                              float(spend[g]))
+    return Schedule(alpha, *best, best[2] / best[1] if best[1] > 0 else np.nan)
+

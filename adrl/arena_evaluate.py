@@ -14,7 +14,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .arena_bound import BINDS, Reference, best_multiplier, hindsight_lp, hull_frontier, others_prices, score_bound
+from .arena_bound import (BINDS, Reference, Schedule, best_multiplier, best_schedule, hindsight_lp,
+                              hull_frontier, others_prices, score_bound)
 from .arena_seats import (POLICIES, ArenaPlay, SeatPolicy, check_rivals, fitted_policy, make_seat_policy,
                               play, seat_scores)
 from .config import ArenaConfig, atomic_write, check_number, progress_bar, spawn_seeds, to_dict
@@ -22,9 +23,9 @@ from .evaluate import seed_streams, summarize, write_summary
 from .market import MICROS
 
 # %% auto #0
-__all__ = ['BLOCK_DAYS', 'ARENA_METRICS', 'DayLog', 'day_log', 'bound_inputs', 'day_reference', 'day_bounds', 'arena_scores',
-           'check_bound', 'held_out_blocks', 'evaluate_arena', 'arena_summary', 'arena_table', 'save_arena', 'last_win',
-           'calibration', 'information_references']
+__all__ = ['BLOCK_DAYS', 'ARENA_METRICS', 'DayLog', 'day_log', 'bound_inputs', 'day_reference', 'day_schedule', 'day_bounds',
+           'arena_scores', 'check_bound', 'held_out_blocks', 'evaluate_arena', 'arena_summary', 'arena_table',
+           'save_arena', 'last_win', 'calibration', 'information_references']
 
 # %% ../nbs/24_arena_evaluate.ipynb #13b16524
 class DayLog(NamedTuple):
@@ -58,12 +59,20 @@ def bound_inputs(result: ArenaPlay, d: int, advertisers, log: DayLog | None = No
     return value, cost
 
 # %% ../nbs/24_arena_evaluate.ipynb #4dc32fab
+def _seat_day(result: ArenaPlay, log: DayLog, d: int, i: int) -> tuple:
+    "Chapter 15's arguments after the predictions for advertiser `i` on day `d`: true rates, logs, budget, target..."
+    adv, s = result.adv, result.state
+    return (result.traffic.p_true[d, i], log.seen, log.top_bid, log.top_idx, int(i), log.reserve, log.step,
+            float(s.budget[d, i] / MICROS), float(adv.target_cpa[d, i]), float(adv.value[d, i]), result.cfg.auction)
+
 def day_reference(result: ArenaPlay, log: DayLog, d: int, i: int, p_pred) -> Reference:
     "Advertiser `i`'s best constant multiplier on day `d` of `result` (chapter 15's), bidding on `p_pred`."
-    cfg, adv, s, p_true = result.cfg, result.adv, result.state, result.traffic.p_true[d, i]
-    return best_multiplier(p_pred, p_true, log.seen, log.top_bid, log.top_idx, int(i), log.reserve, log.step,
-                           float(s.budget[d, i] / MICROS), float(adv.target_cpa[d, i]), float(adv.value[d, i]),
-                           cfg.auction)
+    return best_multiplier(p_pred, *_seat_day(result, log, d, i))
+
+def day_schedule(result: ArenaPlay, log: DayLog, d: int, i: int, blocks: int = 12) -> Schedule:
+    "Advertiser `i`'s best `blocks` multipliers, one per block of steps (chapter 15's), on its predictions of day `d`."
+    return best_schedule(result.traffic.p_pred[d, i], *_seat_day(result, log, d, i), blocks=blocks,
+                         num_steps=result.cfg.num_steps)
 
 def day_bounds(result: ArenaPlay, seats=None, reference: bool = True, days: int | None = None,
                max_bytes: int = 2 ** 27) -> pd.DataFrame:
@@ -240,8 +249,8 @@ def calibration(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df.groupby("policy").apply(row, include_groups=False), row(df).to_frame("all").T])
 
 # %% ../nbs/24_arena_evaluate.ipynb #694d87b9
-def information_references(result: ArenaPlay, seats=(0,), days: int | None = None) -> pd.DataFrame:
-    "Per (day, advertiser): the bound and the best constant multiplier on the predictions, calibrated, and true rates."
+def information_references(result: ArenaPlay, seats=(0,), days: int | None = None, blocks: int = 12) -> pd.DataFrame:
+    "Per (day, advertiser): the bound; the best constant on the predictions, calibrated, true rates; a schedule."
     adv, tr = result.adv, result.traffic
     bounds = day_bounds(result, seats, reference=True, days=days)
     rows, logs = [], {}
@@ -249,7 +258,8 @@ def information_references(result: ArenaPlay, seats=(0,), days: int | None = Non
         log = logs[d] if d in logs else logs.setdefault(d, day_log(result, d))
         calibrated = tr.p_pred[d, i].astype(np.float64) / adv.miscalibration[d, i][tr.channel[d]]
         rows.append({"calibrated": day_reference(result, log, d, i, calibrated).score,
-                     "true_rates": day_reference(result, log, d, i, tr.p_true[d, i]).score})
+                     "true_rates": day_reference(result, log, d, i, tr.p_true[d, i]).score,
+                     "schedule": day_schedule(result, log, d, i, blocks).score})
     out = bounds[["day", "advertiser", "bound", "reference"]].rename(columns={"reference": "predictions"})
     return pd.concat([out, pd.DataFrame(rows)], axis=1)
 
