@@ -11,8 +11,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['BINDS', 'others_bids', 'others_prices', 'Frontier', 'hull_frontier', 'LPBound', 'hindsight_lp', 'ScoreBound',
-           'score_bound', 'bid_outcomes', 'multiplier_outcomes', 'Reference', 'log_grid_search', 'best_multiplier',
-           'Schedule', 'best_schedule']
+           'score_bound', 'bid_outcomes', 'multiplier_outcomes', 'Reference', 'bid_base', 'log_grid_search',
+           'best_multiplier', 'Schedule', 'best_schedule']
 
 # %% ../nbs/15_arena_bound.ipynb #7a1b5dd4
 def others_bids(top_bids, top_idx, i):
@@ -218,7 +218,7 @@ class Reference(NamedTuple):
     spend: float        # spend (served wins only)
     cpa: float          # spend / conversions (nan without conversions)
 
-def _bid_base(target: float, value_per_conversion: float) -> float:
+def bid_base(target: float, value_per_conversion: float) -> float:
     "What a multiplier of 1 bids per predicted conversion: the value (profit), the target (CPA), or 1 (budget only)."
     return value_per_conversion if np.isnan(target) else (target if np.isfinite(target) else 1.0)
 
@@ -243,7 +243,7 @@ def best_multiplier(p_pred, p_true, exposed, top_bids, top_idx, i: int, reserve,
                     grid=np.geomspace(1e-2, 1e2, 33), rounds: int = 4, points: int = 9) -> Reference:
     "The best constant multiplier for advertiser `i` on a logged day, others' bids fixed: a log grid, refined."
     ob, oi = others_bids(top_bids, top_idx, i)
-    bid = np.asarray(p_pred, np.float64) * _bid_base(target, value_per_conversion)
+    bid = np.asarray(p_pred, np.float64) * bid_base(target, value_per_conversion)
     def play(alphas):
         conv, spend = multiplier_outcomes(alphas, bid, p_true, exposed, ob, oi, i, reserve, step, budget, auction)
         return _day_score(conv, spend, target, value_per_conversion), conv, spend
@@ -270,7 +270,7 @@ def best_schedule(p_pred, p_true, exposed, top_bids, top_idx, i: int, reserve, s
     steps = np.asarray(step)
     block = np.minimum(steps * blocks // (int(steps.max()) + 1 if num_steps is None else num_steps), blocks - 1)
     ob, oi = others_bids(top_bids, top_idx, i)
-    bid = np.asarray(p_pred, np.float64) * _bid_base(target, value_per_conversion)
+    bid = np.asarray(p_pred, np.float64) * bid_base(target, value_per_conversion)
     alpha, best = np.full(blocks, ref.alpha), (ref.score, ref.conversions, ref.spend)
     for sweep in range(sweeps):
         factors = np.geomspace(1 / span, span, points) ** (0.5 ** sweep)

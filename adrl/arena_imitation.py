@@ -16,7 +16,7 @@ import torch
 
 # chapter 15-36 names this chapter uses, in one place
 from .agents.networks import mlp
-from .arena_bound import log_grid_search, multiplier_outcomes, others_bids
+from .arena_bound import bid_base, log_grid_search, multiplier_outcomes, others_bids
 from .arena_evaluate import DayLog, day_log
 from .arena_learner import NUM_LEARNER_FEATURES, ResidualSeats
 from .arena_seats import (ArenaPlay, DualSeats, _params, auction_score, fitted_policy, normalised_score, play,
@@ -81,7 +81,7 @@ def remaining_multiplier(p_pred, p_true, log: DayLog, i: int, t: int, spend: flo
                          budget: float, target: float, value: float, auction: str = "gsp",
                          grid=EXPERT_GRID, rounds: int = 2, points: int = 7) -> tuple[float, float]:
     "(multiplier, whole-day score) of the best constant bid from step `t` on, with `spend`, `conversions` so far."
-    base = value if np.isnan(target) else target
+    base = bid_base(target, value)                      # chapter 15's rule (arena targets are never inf)
     def score(alphas):
         c, s = remaining_outcomes(alphas, p_pred, p_true, log, i, t, budget - spend, base, auction)
         return (auction_score(conversions + c, spend + s, target, value),)
