@@ -18,14 +18,16 @@ from .agents.controller import BIDDER_ACTS, BUDGET_ACTS, ControllerAgent
 from .agents.dqn import BiddingAgent
 from .agents.ppo import BudgetAgent
 from .arena import ArenaState, ArenaStepResult
-from .arena_imitation import ImitationSeats, seat_tuned_dual
+from .arena_imitation import ImitationSeats, remaining_multiplier, seat_tuned_dual
 from .arena_learner import SEAT_FEATURES, ResidualSeats, seat_observation
-from .arena_seats import SeatPolicy
-from .config import AgentConfig, ArenaConfig, check_number, spawn_seeds
+from .arena_evaluate import day_log
+from .arena_seats import ArenaPlay, SeatPolicy, _log, auction_score
+from .config import AgentConfig, ArenaConfig, check_number, make_rng, spawn_seeds
+from .market import MICROS
 
 # %% auto #0
 __all__ = ['SYSTEM_ABLATIONS', 'SEAT_VARIANTS', 'CHANNEL_FEATURES', 'CALIBRATION_PRIORS', 'system_agent_config', 'SystemTraining',
-           'channel_calibration', 'system_obs_dim', 'SystemSeats', 'CalibratedSeats']
+           'channel_calibration', 'system_obs_dim', 'SystemSeats', 'hindsight_values', 'CalibratedSeats']
 
 # %% ../nbs/39a_arena_system.ipynb #0a7c5cba
 def system_agent_config(**changes) -> AgentConfig:
@@ -47,6 +49,7 @@ SYSTEM_ABLATIONS = {  # the issue's eight, each an AgentConfig switch
 SEAT_VARIANTS = {  # beside the issue's eight: what the seat observes, what the residuals sit on
     "no_calibration": {"calibration": False},     # the channels' calibration features are zeros
     "on_imitation": {"base": "imitation"},        # residuals on chapter 38's imitation seat instead of dual_seat
+    "hindsight": {"reward": "hindsight"},         # rewards shaped by the hindsight expert's value-to-go
 }
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class SystemTraining:
     split_headroom: float = 2.0  # a channel may spend up to this many times its share of the day's budget
     calibration: bool = True  # observe each channel's calibration (False: those features are zeros)
     base: str = "dual_seat"  # what the residuals scale: "dual_seat", or "imitation" (chapter 38's seat, same seed)
+    reward: str = "score"  # the agents' reward: the step's score increment, or "hindsight" (the expert's value-to-go)
     agent: AgentConfig = field(default_factory=system_agent_config)  # the agents' hyperparameters and switches
 
     def __post_init__(self):
@@ -79,6 +83,8 @@ class SystemTraining:
                 raise ValueError(f"SystemTraining.{name}: {(lo, hi)} must hold 0 < low <= 1 <= high")
         if self.base not in ("dual_seat", "imitation"):
             raise ValueError(f"SystemTraining.base: {self.base!r} must be 'dual_seat' or 'imitation'")
+        if self.reward not in ("score", "hindsight"):
+            raise ValueError(f"SystemTraining.reward: {self.reward!r} must be 'score' or 'hindsight'")
         if not self.agent.use_bidder:
             raise ValueError("SystemTraining.agent.use_bidder: False leaves the seat without a bidder; keep it True")
 
@@ -189,6 +195,58 @@ def after_day(self: SystemSeats) -> None:
     "The PPO agents update on the whole day (GAE; no bootstrap after the terminal step)."
     for name, agent in self.agents.items():
         if name != "bidder": agent.update(self.obs)
+
+# %% ../nbs/39a_arena_system.ipynb #d8f72c96
+def hindsight_values(r: ArenaPlay, spend: np.ndarray, conversions: np.ndarray) -> np.ndarray:
+    "(T + 1, D) seat 0's reachable whole-day score before each step (the best constant from there on), then its final."
+    cfg, adv, tr = r.cfg, r.adv, r.traffic
+    T, D = spend.shape
+    V = np.empty((T + 1, D))
+    for d in range(D):
+        log = day_log(r, d)
+        B, target, value = float(adv.budget[d, 0]), float(adv.target_cpa[d, 0]), float(adv.value[d, 0])
+        V[T, d] = float(auction_score(conversions[-1, d], spend[-1, d], target, value))
+        for t in range(T - 1, -1, -1):
+            s0, c0 = (float(spend[t - 1, d]), float(conversions[t - 1, d])) if t else (0.0, 0.0)
+            if B - s0 <= 1e-9: V[t, d] = V[t + 1, d]                    # spent out: nothing left to decide
+            else: V[t, d] = remaining_multiplier(tr.p_pred[d, 0], tr.p_true[d, 0], log, 0, t, s0, c0, B, target,
+                                                 value, cfg.auction)[1]
+    return V
+
+@patch
+def train_batch(self: SystemSeats, days, rngs: list) -> float:
+    "Chapter 36's batch for the score's reward; with `reward='hindsight'`, the day played first, then learnt."
+    if self.training.reward == "score": return ResidualSeats.train_batch(self, days, rngs)
+    days.reset(rngs)
+    cfg, E, S, T = days.cfg, days.num_days, days.seats, days.cfg.num_steps
+    if list(S) != [0]: raise ValueError(f"reward 'hindsight': the seat plays seat 0 alone, not seats {list(S)}")
+    self.reset(cfg, days.adv, S, make_rng([self.seed, 7]), days.traffic)
+    scale = (days.adv.budget / days.adv.base)[:, 0]
+    obs, actions, results, spend, conv, total = [], [], [], [], [], np.zeros(E)
+    for t in range(T):
+        bids = self.act(t, days.state, days.last)
+        obs.append(self.obs)
+        actions.append(self.dqn_action)
+        reward = days.step(bids)[:, 0] / scale
+        total += reward
+        results.append(days.last)
+        spend.append(days.state.spend[:, 0] / MICROS)
+        conv.append(days.state.expected_conversions[:, 0].copy())
+        self.after_step(reward, t == T - 1)                    # the PPO agents' step; its reward is replaced below
+    played = ArenaPlay(cfg, days.adv, days.traffic, days.state, None, _log(cfg, days.traffic, results))
+    self.hindsight = hindsight_values(played, np.array(spend), np.array(conv))   # (T + 1, E), kept for inspection
+    shaped = np.diff(self.hindsight, axis=0) / scale
+    dqn = self.dqn
+    for t in range(T):
+        dqn.store(obs[t], actions[t], shaped[t], obs[min(t + 1, T - 1)], np.full(E, float(t == T - 1)))
+        for _ in range(self.training.updates_per_step): dqn.update()
+    for _ in range(E): dqn.end_episode()
+    for name, agent in self.agents.items():
+        if name != "bidder":
+            rewards = agent.buffer.rewards
+            rewards[:T] = torch.as_tensor(shaped * agent.reward_scale, dtype=rewards.dtype, device=rewards.device)
+    self.after_day()
+    return float(total.mean())
 
 # %% ../nbs/39a_arena_system.ipynb #610f4720
 @patch

@@ -28,11 +28,13 @@ worlds_no_checkpoints --seeds 5` 522 s, `--variants days64,worlds_days64 --seeds
 and budget agent on the seat-tuned pacer, `--train-days` days, checkpoints every quarter, chapter 36's gate);
 `--variants full,no_controller,no_budget,no_per,no_dueling,no_double_q,gae_lambda_1,no_adv_norm,no_residual` trains
 the issue's ablations (and `no_calibration`: without the channels' calibration features; `on_imitation`: the
-residuals on chapter 38's imitation seat of the same seed instead of dual_seat), and `--ungated` also
+residuals on chapter 38's imitation seat of the same seed instead of dual_seat; `hindsight`: the agents rewarded
+by the change in the hindsight expert's value-to-go, chapter 39a), and `--ungated` also
 scores each seat's best checkpoint whatever its gate said (`name_ungated`) and prints each ablation's ungated paired
 difference to the full seat's. Measured: `--seeds 5 --ungated` 269 s; all
 nine variants with `--seeds 3 --ungated` 1,324 s (beside another run); with chapter 00a's pins, 308 s and
-33 min 10 s (beside a CI run; chapter 39a's table).
+33 min 10 s (beside a CI run); with MKL's COMPATIBLE pin, all nine 36 min 27 s and `--variants full,hindsight --seeds 3
+--ungated` 21 min 29 s, both beside other runs (chapter 39a's tables).
 
 `--learner residual`: each training seed k (`--first-seed` ... `--first-seed + --seeds - 1`) trains
 `ResidualSeats(seed=k)`: the dual pacer tuned on the tuning stream of `--seed` (the same search as the dual
