@@ -27,7 +27,8 @@ from .market import MICROS
 
 # %% auto #0
 __all__ = ['SYSTEM_ABLATIONS', 'SEAT_VARIANTS', 'CHANNEL_FEATURES', 'CALIBRATION_PRIORS', 'system_agent_config', 'SystemTraining',
-           'channel_calibration', 'system_obs_dim', 'SystemSeats', 'hindsight_values', 'CalibratedSeats']
+           'channel_calibration', 'system_obs_dim', 'SystemSeats', 'hindsight_expert', 'hindsight_values',
+           'expert_levels', 'CalibratedSeats']
 
 # %% ../nbs/39a_arena_system.ipynb #0a7c5cba
 def system_agent_config(**changes) -> AgentConfig:
@@ -50,6 +51,11 @@ SEAT_VARIANTS = {  # beside the issue's eight: what the seat observes, what the 
     "no_calibration": {"calibration": False},     # the channels' calibration features are zeros
     "on_imitation": {"base": "imitation"},        # residuals on chapter 38's imitation seat instead of dual_seat
     "hindsight": {"reward": "hindsight"},         # rewards shaped by the hindsight expert's value-to-go
+    "demonstrations": {"reward": "hindsight", "demonstrations": 10.0,  # DQfD: the expert's levels as demonstrations,
+                       "agent": {"bid_action": "level", "epsilon_start": 0.1}},   # levels around the pacer, little ε
+    "dqfd": {"reward": "hindsight", "demonstrations": 10.0,            # the same, the bidder alone (no PPO agents)
+             "agent": {"bid_action": "level", "epsilon_start": 0.1, "use_budget": False, "use_controller": False}},
+    "no_demonstrations": {"demonstrations": 0.0},  # after dqfd: the hindsight reward alone ("dqfd+no_demonstrations")
 }
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class SystemTraining:
     calibration: bool = True  # observe each channel's calibration (False: those features are zeros)
     base: str = "dual_seat"  # what the residuals scale: "dual_seat", or "imitation" (chapter 38's seat, same seed)
     reward: str = "score"  # the agents' reward: the step's score increment, or "hindsight" (the expert's value-to-go)
+    demonstrations: float = 0.0  # weight of DQfD's large-margin loss on the hindsight expert's levels (0: none)
+    demo_margin: float = 0.01  # its margin, in the reward's units (a day's normalised score is about 0.6)
     agent: AgentConfig = field(default_factory=system_agent_config)  # the agents' hyperparameters and switches
 
     def __post_init__(self):
@@ -85,12 +93,23 @@ class SystemTraining:
             raise ValueError(f"SystemTraining.base: {self.base!r} must be 'dual_seat' or 'imitation'")
         if self.reward not in ("score", "hindsight"):
             raise ValueError(f"SystemTraining.reward: {self.reward!r} must be 'score' or 'hindsight'")
+        check_number("SystemTraining.demonstrations", self.demonstrations, float, ge=0)
+        check_number("SystemTraining.demo_margin", self.demo_margin, float, gt=0)
+        if self.demonstrations > 0 and self.reward != "hindsight":
+            raise ValueError(f"SystemTraining.demonstrations: {self.demonstrations} needs reward='hindsight' "
+                             "(the expert's levels come from its search); use 0 with reward='score'")
         if not self.agent.use_bidder:
             raise ValueError("SystemTraining.agent.use_bidder: False leaves the seat without a bidder; keep it True")
 
     def ablation(self, name: str) -> SystemTraining:
-        "The same training with one of SYSTEM_ABLATIONS (or SEAT_VARIANTS) applied."
-        if name in SEAT_VARIANTS: return dataclasses.replace(self, **SEAT_VARIANTS[name])
+        "The same training with one of SYSTEM_ABLATIONS (or SEAT_VARIANTS) applied; 'a+b' applies a, then b."
+        if "+" in name:
+            for part in name.split("+"): self = self.ablation(part)
+            return self
+        if name in SEAT_VARIANTS:
+            changes = dict(SEAT_VARIANTS[name])
+            agent = dataclasses.replace(self.agent, **changes.pop("agent", {}))
+            return dataclasses.replace(self, **changes, agent=agent)
         if name not in SYSTEM_ABLATIONS:
             raise ValueError(f"ablation: {name!r} is not one of {', '.join([*SYSTEM_ABLATIONS, *SEAT_VARIANTS])}")
         return dataclasses.replace(self, agent=dataclasses.replace(self.agent, **SYSTEM_ABLATIONS[name]))
@@ -153,6 +172,7 @@ def act(self: SystemSeats, t, state, last):
     C = self.cfg.num_channels
     self.observe(last)
     self.obs = obs = self.features(state, last, m)
+    self.ask, self.r_before = m.reshape(-1), self.r           # what the hindsight expert's levels are relative to
     a = self.actions = {name: agent.act(obs, training=self.learning) for name, agent in self.agents.items()}
     lo, hi = self.training.bounds if self.residual else self.training.free_bounds
     modes = a["controller"] if "controller" in a else np.full(len(obs), BOTH)
@@ -173,6 +193,8 @@ def build_agents(self: SystemSeats, cfg: ArenaConfig, seed: int) -> None:
     self.agents = {}
     if a.use_controller: self.agents["controller"] = ControllerAgent(dim, a, "cpu", s_ctrl, a.controller_modes, T)
     self.agents["bidder"] = BiddingAgent(dim, C, len(ADJUST_FACTORS), a, "cpu", s_bid)
+    if self.training.demonstrations > 0:
+        self.agents["bidder"].learn_from_demonstrations(self.training.demonstrations, self.training.demo_margin)
     if a.use_budget: self.agents["budget"] = BudgetAgent(dim, C, a, "cpu", s_budget, T)
 
 @patch
@@ -197,11 +219,11 @@ def after_day(self: SystemSeats) -> None:
         if name != "bidder": agent.update(self.obs)
 
 # %% ../nbs/39a_arena_system.ipynb #d8f72c96
-def hindsight_values(r: ArenaPlay, spend: np.ndarray, conversions: np.ndarray) -> np.ndarray:
-    "(T + 1, D) seat 0's reachable whole-day score before each step (the best constant from there on), then its final."
+def hindsight_expert(r: ArenaPlay, spend: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "V (T + 1, D): seat 0's reachable score before each step, then its final; M (T, D): the expert's multiplier."
     cfg, adv, tr = r.cfg, r.adv, r.traffic
     T, D = spend.shape
-    V = np.empty((T + 1, D))
+    V, M = np.empty((T + 1, D)), np.full((T, D), np.nan)         # NaN: spent out, nothing left to decide
     for d in range(D):
         log = day_log(r, d)
         B, target, value = float(adv.budget[d, 0]), float(adv.target_cpa[d, 0]), float(adv.value[d, 0])
@@ -209,9 +231,23 @@ def hindsight_values(r: ArenaPlay, spend: np.ndarray, conversions: np.ndarray) -
         for t in range(T - 1, -1, -1):
             s0, c0 = (float(spend[t - 1, d]), float(conversions[t - 1, d])) if t else (0.0, 0.0)
             if B - s0 <= 1e-9: V[t, d] = V[t + 1, d]                    # spent out: nothing left to decide
-            else: V[t, d] = remaining_multiplier(tr.p_pred[d, 0], tr.p_true[d, 0], log, 0, t, s0, c0, B, target,
-                                                 value, cfg.auction)[1]
-    return V
+            else: M[t, d], V[t, d] = remaining_multiplier(tr.p_pred[d, 0], tr.p_true[d, 0], log, 0, t, s0, c0, B,
+                                                          target, value, cfg.auction)
+    return V, M
+
+def hindsight_values(r: ArenaPlay, spend: np.ndarray, conversions: np.ndarray) -> np.ndarray:
+    "(T + 1, D) seat 0's reachable whole-day score before each step (the best constant from there on), then its final."
+    return hindsight_expert(r, spend, conversions)[0]
+
+def expert_levels(multiplier: np.ndarray, ask: np.ndarray, r_before: np.ndarray, bounds: tuple, action: str,
+                  num_channels: int) -> np.ndarray:
+    "(E, C) the bidder's level nearest the expert's residual (multiplier / ask, within bounds), per channel; -1: none."
+    lo, hi = bounds
+    want = np.log(np.clip(multiplier / ask, lo, hi))[:, None, None]                          # (E, 1, 1)
+    if action == "level": reach = np.geomspace(lo, hi, len(ADJUST_FACTORS))[None, None]     # absolute levels
+    else: reach = np.clip(r_before[:, :, None] * ADJUST_FACTORS, lo, hi)                     # one factor from r
+    levels = np.broadcast_to(np.abs(np.log(reach) - want).argmin(-1), (len(ask), num_channels))
+    return np.where(np.isnan(multiplier)[:, None], -1, levels)
 
 @patch
 def train_batch(self: SystemSeats, days, rngs: list) -> float:
@@ -222,11 +258,12 @@ def train_batch(self: SystemSeats, days, rngs: list) -> float:
     if list(S) != [0]: raise ValueError(f"reward 'hindsight': the seat plays seat 0 alone, not seats {list(S)}")
     self.reset(cfg, days.adv, S, make_rng([self.seed, 7]), days.traffic)
     scale = (days.adv.budget / days.adv.base)[:, 0]
-    obs, actions, results, spend, conv, total = [], [], [], [], [], np.zeros(E)
+    obs, actions, results, spend, conv, total, asks = [], [], [], [], [], np.zeros(E), []
     for t in range(T):
         bids = self.act(t, days.state, days.last)
         obs.append(self.obs)
         actions.append(self.dqn_action)
+        asks.append((self.ask, self.r_before))
         reward = days.step(bids)[:, 0] / scale
         total += reward
         results.append(days.last)
@@ -234,11 +271,15 @@ def train_batch(self: SystemSeats, days, rngs: list) -> float:
         conv.append(days.state.expected_conversions[:, 0].copy())
         self.after_step(reward, t == T - 1)                    # the PPO agents' step; its reward is replaced below
     played = ArenaPlay(cfg, days.adv, days.traffic, days.state, None, _log(cfg, days.traffic, results))
-    self.hindsight = hindsight_values(played, np.array(spend), np.array(conv))   # (T + 1, E), kept for inspection
+    self.hindsight, multiplier = hindsight_expert(played, np.array(spend), np.array(conv))   # (T + 1, E), (T, E)
     shaped = np.diff(self.hindsight, axis=0) / scale
-    dqn = self.dqn
+    dqn, spec = self.dqn, self.training
+    bounds = spec.bounds if self.residual else spec.free_bounds
+    self.expert = [expert_levels(multiplier[t], *asks[t], bounds, spec.agent.bid_action, cfg.num_channels)
+                   if spec.demonstrations > 0 else None for t in range(T)]
     for t in range(T):
-        dqn.store(obs[t], actions[t], shaped[t], obs[min(t + 1, T - 1)], np.full(E, float(t == T - 1)))
+        dqn.store(obs[t], actions[t], shaped[t], obs[min(t + 1, T - 1)], np.full(E, float(t == T - 1)),
+                  expert=self.expert[t])
         for _ in range(self.training.updates_per_step): dqn.update()
     for _ in range(E): dqn.end_episode()
     for name, agent in self.agents.items():

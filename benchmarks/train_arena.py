@@ -29,12 +29,16 @@ and budget agent on the seat-tuned pacer, `--train-days` days, checkpoints every
 `--variants full,no_controller,no_budget,no_per,no_dueling,no_double_q,gae_lambda_1,no_adv_norm,no_residual` trains
 the issue's ablations (and `no_calibration`: without the channels' calibration features; `on_imitation`: the
 residuals on chapter 38's imitation seat of the same seed instead of dual_seat; `hindsight`: the agents rewarded
-by the change in the hindsight expert's value-to-go, chapter 39a), and `--ungated` also
+by the change in the hindsight expert's value-to-go, chapter 39a; `demonstrations`: also learning the expert's
+levels by DQfD's large-margin loss; `dqfd`: that, the bidder alone, without the controller and the budget agent;
+variants compose with `+`, e.g. `dqfd+no_per`, and each `a+b` is paired with `a` of the same seed when `a` is among
+the variants), and `--ungated` also
 scores each seat's best checkpoint whatever its gate said (`name_ungated`) and prints each ablation's ungated paired
 difference to the full seat's. Measured: `--seeds 5 --ungated` 269 s; all
 nine variants with `--seeds 3 --ungated` 1,324 s (beside another run); with chapter 00a's pins, 308 s and
 33 min 10 s (beside a CI run); with MKL's COMPATIBLE pin, all nine 36 min 27 s and `--variants full,hindsight --seeds 3
---ungated` 21 min 29 s, both beside other runs (chapter 39a's tables).
+--ungated` 21 min 29 s, both beside other runs (chapter 39a's tables); `--variants dqfd --seeds 5 --ungated`
+23 min 43 s beside another run (each seat 260-278 s); `dqfd+no_per` (uniform replay) 210-225 s a seat.
 
 `--learner residual`: each training seed k (`--first-seed` ... `--first-seed + --seeds - 1`) trains
 `ResidualSeats(seed=k)`: the dual pacer tuned on the tuning stream of `--seed` (the same search as the dual
@@ -136,7 +140,10 @@ def parse(argv=None):
             raise ValueError(f"--learner: {args.learner!r} is not one of imitation, residual, system")
         args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
         known = {"imitation": tuple(VARIANTS), "residual": ("full",), "system": SYSTEM_VARIANTS}[args.learner]
-        bad = [v for v in args.variants if v not in known] or ([] if args.variants else ["(none)"])
+        parts = [p for v in args.variants for p in (v.split("+") if args.learner == "system" else [v])]
+        if "full" in parts and len(parts) > len(args.variants):
+            raise ValueError("--variants: 'full' is the seat itself; compose named variants only, e.g. dqfd+no_per")
+        bad = [v for v in parts if v not in known] or ([] if args.variants else ["(none)"])
         if bad: raise ValueError(f"--variants: {bad[0]!r} is not one of {', '.join(known)} (--learner {args.learner})")
         if args.ungated and args.learner != "system": raise ValueError("--ungated: only with --learner system")
         check_number("--train-days", args.train_days, int, ge=1)
@@ -282,11 +289,14 @@ def main(argv=None):
                   f"{mc['only_a']}, only {rep['best_baseline']} {mc['only_b']}; McNemar p {mc['p_value']:.3g})")
     for variant in args.variants:
         for k in range(args.first_seed, args.first_seed + args.seeds):
-            if variant == "full" or f"learner_{k}" not in learners: continue
+            base = variant.rsplit("+", 1)[0] if "+" in variant else "full"   # 'a+b' is paired with a
+            if base not in args.variants: base = "full"
+            other = f"learner_{k}" if base == "full" else f"{base}_{k}"
+            if variant == "full" or other not in learners: continue
             name = f"{variant}_{k}"
-            pairs = [("full", name, f"learner_{k}")]
+            pairs = [(base, name, other)]
             if ungated:   # what the part is worth to the agents themselves, gates aside
-                pairs.append(("full_ungated", f"{name}_ungated", f"learner_{k}_ungated"))
+                pairs.append((f"{base}_ungated", f"{name}_ungated", f"{other}_ungated"))
             for label, agent, full in pairs:
                 rep = learner_report(ev, agent, (full,), seed=args.seed)
                 tlo, thi = rep["minus_best_t_ci"]

@@ -33,6 +33,8 @@ def test_benchmark_refuses_bad_arguments(root):
                         (["--advertisers", "3"], "--advertisers"), (["--learner", "dqn"], "--learner"),
                         (["--arena", "{auction: dutch}"], "--arena"),
                         (["--learner", "system", "--variants", "bc"], "--variants"),
+                        (["--learner", "system", "--variants", "dqfd+bogus"], "--variants"),
+                        (["--learner", "system", "--variants", "dqfd+full"], "--variants"),
                         (["--eval-rivals", "[[pid, 20]]"], "--eval-rivals")):
         out = subprocess.run([sys.executable, str(root / "benchmarks" / "train_arena.py"), *args],
                              capture_output=True, text=True, timeout=60)

@@ -18,7 +18,7 @@ from .replay import PrioritizedReplayBuffer, ReplayBuffer
 from ..config import AgentConfig, get_device, spawn_seeds, torch_generator
 
 # %% auto #0
-__all__ = ['td_targets', 'huber_td_loss', 'epsilon_schedule', 'polyak_update', 'BiddingAgent']
+__all__ = ['td_targets', 'huber_td_loss', 'epsilon_schedule', 'polyak_update', 'BiddingAgent', 'large_margin_loss']
 
 # %% ../../nbs/32_dqn.ipynb #767f191b
 def td_targets(rewards: torch.Tensor,  # (batch,) rewards r
@@ -93,6 +93,7 @@ class BiddingAgent:
         else: self.buffer = ReplayBuffer(cfg.buffer_size, obs_dim, (num_channels,))
         self.epsilon = cfg.epsilon_start
         self.episodes, self.calls, self.updates = 0, 0, 0              # days ended, update() calls, gradient steps
+        self.demo, self.expert = None, None                            # (weight, margin) and the expert's levels
 
     def _tensor(self, x) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x, np.float32), device=self.device)
@@ -112,11 +113,13 @@ def act(self: BiddingAgent, obs: np.ndarray, training: bool = False) -> np.ndarr
 # %% ../../nbs/32_dqn.ipynb #09596dec
 @patch
 def store(self: BiddingAgent, obs: np.ndarray, levels: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
-          terminated: np.ndarray) -> None:
-    "Store a batch of transitions (one per day); `terminated` = budget gone (never the end-of-day truncation)."
-    self.buffer.add_batch(np.asarray(obs, np.float32), np.asarray(levels, np.int64),
-                          np.asarray(reward, np.float32) * np.float32(self.reward_scale),
-                          np.asarray(next_obs, np.float32), np.asarray(terminated, np.float32))
+          terminated: np.ndarray, expert: np.ndarray | None = None) -> None:
+    "Store a batch of transitions (one per day); `terminated` = budget gone; `expert`: a demonstrator's levels."
+    rows = self.buffer.add_batch(np.asarray(obs, np.float32), np.asarray(levels, np.int64),
+                                 np.asarray(reward, np.float32) * np.float32(self.reward_scale),
+                                 np.asarray(next_obs, np.float32), np.asarray(terminated, np.float32))
+    if self.expert is not None:                   # -1: no demonstration for that transition (or head)
+        self.expert[rows] = -1 if expert is None else np.asarray(expert, np.int64)[len(expert) - len(rows):]
 
 # %% ../../nbs/32_dqn.ipynb #6801d454
 @patch
@@ -137,8 +140,13 @@ def update(self: BiddingAgent) -> dict:
         next_online = self.q(next_obs) if cfg.double_q else None
         targets = td_targets(rewards, next_online, self.q_target(next_obs), terminated, cfg.gamma, cfg.double_q)
     # --- learn: importance-weighted Huber loss, global gradient-norm clip, Adam step
-    q_taken = self.q(obs).gather(-1, actions.unsqueeze(-1)).squeeze(-1)   # (batch, heads)
+    q_all = self.q(obs)                                                  # (batch, heads, levels)
+    q_taken = q_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)         # (batch, heads)
     loss, stats = huber_td_loss(q_taken, targets, weights)
+    if self.demo is not None:                     # DQfD: the large-margin loss on the demonstrated transitions
+        margin_loss = large_margin_loss(q_all, torch.as_tensor(self.expert[batch.indices], device=self.device),
+                                        self.demo[1]).mean()
+        loss = loss + self.demo[0] * margin_loss
     self.optimizer.zero_grad()
     loss.backward()
     grad_norm = nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm)  # returns the norm before clipping
@@ -154,7 +162,28 @@ def update(self: BiddingAgent) -> dict:
     norm = float(grad_norm)
     return {"losses/bidder_td": stats["td_loss"], "charts/bidder_q_mean": stats["q_mean"],
             "charts/bidder_grad_norm": norm, "charts/bidder_grad_clipped": float(norm > cfg.max_grad_norm),
-            "charts/per_beta": float(beta)}
+            "charts/per_beta": float(beta),
+            **({"losses/bidder_margin": margin_loss.item()} if self.demo is not None else {})}
+
+# %% ../../nbs/32_dqn.ipynb #be138ea0
+def large_margin_loss(q_all: torch.Tensor,  # (batch, heads, actions) Q(s, .)
+                      expert: torch.Tensor,  # (batch, heads) the demonstrator's action; -1 where there is none
+                      margin: float,  # l(a_E, a) for every a other than a_E
+                     ) -> torch.Tensor:
+    "DQfD's J_E per transition, (batch,): max_a [Q(s, a) + l(a_E, a)] - Q(s, a_E), mean over demonstrated heads."
+    has = (expert >= 0).to(q_all.dtype)
+    a_e = expert.clamp(min=0).unsqueeze(-1)
+    bonus = torch.full_like(q_all, float(margin)).scatter(-1, a_e, 0.0)
+    j = (q_all + bonus).max(-1).values - q_all.gather(-1, a_e).squeeze(-1)       # >= 0: a_E's own term is Q(s, a_E)
+    return (j * has).sum(-1) / has.sum(-1).clamp(min=1.0)
+
+@patch
+def learn_from_demonstrations(self: BiddingAgent, weight: float, margin: float) -> None:
+    "Add `weight` x DQfD's large-margin loss (with `margin`) to every update; store(..., expert=) gives the labels."
+    if not weight > 0 or not margin > 0:
+        raise ValueError(f"learn_from_demonstrations: weight {weight} and margin {margin} must both be > 0")
+    self.demo = (float(weight), float(margin))
+    self.expert = np.full((self.buffer.capacity, self.num_channels), -1, np.int64)
 
 # %% ../../nbs/32_dqn.ipynb #676e1487
 @patch
@@ -173,7 +202,7 @@ def state_dict(self: BiddingAgent) -> dict:
         "q": self.q.state_dict(), "q_target": self.q_target.state_dict(), "optimizer": self.optimizer.state_dict(),
         "buffer": self.buffer.state_dict(), "epsilon": self.epsilon, "episodes": self.episodes,
         "calls": self.calls, "updates": self.updates, "rng": self.rng.bit_generator.state,
-        "init_generator": self.init_generator.get_state()})
+        "init_generator": self.init_generator.get_state(), "demo": self.demo, "expert": self.expert})
 
 @patch
 def load_state_dict(self: BiddingAgent, state: dict) -> None:
@@ -187,3 +216,4 @@ def load_state_dict(self: BiddingAgent, state: dict) -> None:
     self.episodes, self.calls, self.updates = int(state["episodes"]), int(state["calls"]), int(state["updates"])
     self.rng.bit_generator.state = state["rng"]
     self.init_generator.set_state(state["init_generator"])
+    self.demo, self.expert = state.get("demo"), state.get("expert")
