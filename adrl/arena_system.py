@@ -56,6 +56,7 @@ SEAT_VARIANTS = {  # beside the issue's eight: what the seat observes, what the 
     "dqfd": {"reward": "hindsight", "demonstrations": 10.0,            # the same, the bidder alone (no PPO agents)
              "agent": {"bid_action": "level", "epsilon_start": 0.1, "use_budget": False, "use_controller": False}},
     "no_demonstrations": {"demonstrations": 0.0},  # after dqfd: the hindsight reward alone ("dqfd+no_demonstrations")
+    "no_td": {"demo_td": False},                   # after dqfd: the margin alone, no TD learning ("dqfd+no_td")
 }
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class SystemTraining:
     reward: str = "score"  # the agents' reward: the step's score increment, or "hindsight" (the expert's value-to-go)
     demonstrations: float = 0.0  # weight of DQfD's large-margin loss on the hindsight expert's levels (0: none)
     demo_margin: float = 0.01  # its margin, in the reward's units (a day's normalised score is about 0.6)
+    demo_td: bool = True  # False: the large-margin loss alone, no TD term (imitation by classification)
     agent: AgentConfig = field(default_factory=system_agent_config)  # the agents' hyperparameters and switches
 
     def __post_init__(self):
@@ -98,6 +100,9 @@ class SystemTraining:
         if self.demonstrations > 0 and self.reward != "hindsight":
             raise ValueError(f"SystemTraining.demonstrations: {self.demonstrations} needs reward='hindsight' "
                              "(the expert's levels come from its search); use 0 with reward='score'")
+        if not self.demo_td and self.demonstrations == 0:
+            raise ValueError("SystemTraining.demo_td: False drops the TD loss and leaves nothing to learn from; "
+                             "set demonstrations > 0")
         if not self.agent.use_bidder:
             raise ValueError("SystemTraining.agent.use_bidder: False leaves the seat without a bidder; keep it True")
 
@@ -194,7 +199,8 @@ def build_agents(self: SystemSeats, cfg: ArenaConfig, seed: int) -> None:
     if a.use_controller: self.agents["controller"] = ControllerAgent(dim, a, "cpu", s_ctrl, a.controller_modes, T)
     self.agents["bidder"] = BiddingAgent(dim, C, len(ADJUST_FACTORS), a, "cpu", s_bid)
     if self.training.demonstrations > 0:
-        self.agents["bidder"].learn_from_demonstrations(self.training.demonstrations, self.training.demo_margin)
+        self.agents["bidder"].learn_from_demonstrations(self.training.demonstrations, self.training.demo_margin,
+                                                        self.training.demo_td)
     if a.use_budget: self.agents["budget"] = BudgetAgent(dim, C, a, "cpu", s_budget, T)
 
 @patch

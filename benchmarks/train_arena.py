@@ -31,14 +31,15 @@ the issue's ablations (and `no_calibration`: without the channels' calibration f
 residuals on chapter 38's imitation seat of the same seed instead of dual_seat; `hindsight`: the agents rewarded
 by the change in the hindsight expert's value-to-go, chapter 39a; `demonstrations`: also learning the expert's
 levels by DQfD's large-margin loss; `dqfd`: that, the bidder alone, without the controller and the budget agent;
-variants compose with `+`, e.g. `dqfd+no_per`, and each `a+b` is paired with `a` of the same seed when `a` is among
-the variants), and `--ungated` also
-scores each seat's best checkpoint whatever its gate said (`name_ungated`) and prints each ablation's ungated paired
-difference to the full seat's. Measured: `--seeds 5 --ungated` 269 s; all
+`no_demonstrations`, `no_td`: after dqfd, without the large-margin loss, without the TD loss; variants compose
+with `+`, e.g. `dqfd+no_per`, and each `a+b` is paired with `a` of the same seed when `a` is among the variants),
+and `--ungated` also scores each seat's best checkpoint whatever its gate said (`name_ungated`) and prints each
+ablation's ungated paired difference to the full seat's. Measured: `--seeds 5 --ungated` 269 s; all
 nine variants with `--seeds 3 --ungated` 1,324 s (beside another run); with chapter 00a's pins, 308 s and
 33 min 10 s (beside a CI run); with MKL's COMPATIBLE pin, all nine 36 min 27 s and `--variants full,hindsight --seeds 3
 --ungated` 21 min 29 s, both beside other runs (chapter 39a's tables); `--variants dqfd --seeds 5 --ungated`
-23 min 43 s beside another run (each seat 260-278 s); `dqfd+no_per` (uniform replay) 210-225 s a seat.
+23 min 43 s beside another run (each seat 260-278 s); `dqfd+no_per` (uniform replay) 210-225 s a seat,
+`dqfd+no_per+no_td` (the large-margin loss alone) 205-216 s.
 
 `--learner residual`: each training seed k (`--first-seed` ... `--first-seed + --seeds - 1`) trains
 `ResidualSeats(seed=k)`: the dual pacer tuned on the tuning stream of `--seed` (the same search as the dual

@@ -146,7 +146,7 @@ def update(self: BiddingAgent) -> dict:
     if self.demo is not None:                     # DQfD: the large-margin loss on the demonstrated transitions
         margin_loss = large_margin_loss(q_all, torch.as_tensor(self.expert[batch.indices], device=self.device),
                                         self.demo[1]).mean()
-        loss = loss + self.demo[0] * margin_loss
+        loss = (loss if self.demo[2] else 0.0) + self.demo[0] * margin_loss   # td False: the margin alone
     self.optimizer.zero_grad()
     loss.backward()
     grad_norm = nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm)  # returns the norm before clipping
@@ -178,11 +178,11 @@ def large_margin_loss(q_all: torch.Tensor,  # (batch, heads, actions) Q(s, .)
     return (j * has).sum(-1) / has.sum(-1).clamp(min=1.0)
 
 @patch
-def learn_from_demonstrations(self: BiddingAgent, weight: float, margin: float) -> None:
-    "Add `weight` x DQfD's large-margin loss (with `margin`) to every update; store(..., expert=) gives the labels."
+def learn_from_demonstrations(self: BiddingAgent, weight: float, margin: float, td: bool = True) -> None:
+    "Add `weight` x DQfD's large-margin loss (with `margin`) to every update (`td=False`: it alone); labels via store."
     if not weight > 0 or not margin > 0:
         raise ValueError(f"learn_from_demonstrations: weight {weight} and margin {margin} must both be > 0")
-    self.demo = (float(weight), float(margin))
+    self.demo = (float(weight), float(margin), bool(td))
     self.expert = np.full((self.buffer.capacity, self.num_channels), -1, np.int64)
 
 # %% ../../nbs/32_dqn.ipynb #676e1487
