@@ -27,8 +27,8 @@ from .market import MICROS
 
 # %% auto #0
 __all__ = ['SYSTEM_ABLATIONS', 'SEAT_VARIANTS', 'CHANNEL_FEATURES', 'CALIBRATION_PRIORS', 'system_agent_config', 'SystemTraining',
-           'channel_calibration', 'system_obs_dim', 'SystemSeats', 'hindsight_expert', 'hindsight_values',
-           'expert_levels', 'CalibratedSeats']
+           'channel_calibration', 'system_obs_dim', 'SystemSeats', 'action_reach', 'hindsight_expert', 'expert_levels',
+           'CalibratedSeats']
 
 # %% ../nbs/39a_arena_system.ipynb #0a7c5cba
 def system_agent_config(**changes) -> AgentConfig:
@@ -169,6 +169,12 @@ class SystemSeats(ResidualSeats):
         return np.concatenate([own, ask, np.log(self.r), self.share, spent, calibration], 1).astype(np.float32)
 
 # %% ../nbs/39a_arena_system.ipynb #1e85ef77
+def action_reach(r: np.ndarray, bounds: tuple, action: str) -> np.ndarray:
+    "(R, C, K) the residual each of the bidder's K actions sets per channel: absolute levels, or one factor from r."
+    K = len(ADJUST_FACTORS)
+    if action == "level": return np.broadcast_to(np.geomspace(*bounds, K), (*r.shape, K))
+    return np.clip(r[:, :, None] * ADJUST_FACTORS, *bounds)
+
 @patch
 def act(self: SystemSeats, t, state, last):
     m = self.pacer.act(t, state, last)
@@ -181,8 +187,8 @@ def act(self: SystemSeats, t, state, last):
     a = self.actions = {name: agent.act(obs, training=self.learning) for name, agent in self.agents.items()}
     lo, hi = self.training.bounds if self.residual else self.training.free_bounds
     modes = a["controller"] if "controller" in a else np.full(len(obs), BOTH)
-    if self.training.agent.bid_action == "level": bid = np.geomspace(lo, hi, len(ADJUST_FACTORS))[a["bidder"]]
-    else: bid = np.clip(self.r * ADJUST_FACTORS[a["bidder"]], lo, hi)
+    reach = action_reach(self.r, (lo, hi), self.training.agent.bid_action)
+    bid = np.take_along_axis(reach, a["bidder"][..., None], -1)[..., 0]
     self.r = np.where(BIDDER_ACTS[modes][:, None], bid, self.r)
     if "budget" in a: self.share = np.where(BUDGET_ACTS[modes][:, None], a["budget"], self.share)
     cap = np.minimum(1.0, self.training.split_headroom * self.share) * self.budget.reshape(-1, 1)
@@ -241,18 +247,11 @@ def hindsight_expert(r: ArenaPlay, spend: np.ndarray, conversions: np.ndarray) -
                                                           target, value, cfg.auction)
     return V, M
 
-def hindsight_values(r: ArenaPlay, spend: np.ndarray, conversions: np.ndarray) -> np.ndarray:
-    "(T + 1, D) seat 0's reachable whole-day score before each step (the best constant from there on), then its final."
-    return hindsight_expert(r, spend, conversions)[0]
-
-def expert_levels(multiplier: np.ndarray, ask: np.ndarray, r_before: np.ndarray, bounds: tuple, action: str,
-                  num_channels: int) -> np.ndarray:
-    "(E, C) the bidder's level nearest the expert's residual (multiplier / ask, within bounds), per channel; -1: none."
-    lo, hi = bounds
-    want = np.log(np.clip(multiplier / ask, lo, hi))[:, None, None]                          # (E, 1, 1)
-    if action == "level": reach = np.geomspace(lo, hi, len(ADJUST_FACTORS))[None, None]     # absolute levels
-    else: reach = np.clip(r_before[:, :, None] * ADJUST_FACTORS, lo, hi)                     # one factor from r
-    levels = np.broadcast_to(np.abs(np.log(reach) - want).argmin(-1), (len(ask), num_channels))
+def expert_levels(multiplier: np.ndarray, ask: np.ndarray, r_before: np.ndarray, bounds: tuple,
+                  action: str) -> np.ndarray:
+    "(E, C) the bidder's action nearest the expert's residual (multiplier / ask, within bounds), per channel; -1: none."
+    want = np.log(np.clip(multiplier / ask, *bounds))[:, None, None]                          # (E, 1, 1)
+    levels = np.abs(np.log(action_reach(r_before, bounds, action)) - want).argmin(-1)       # act's own choices
     return np.where(np.isnan(multiplier)[:, None], -1, levels)
 
 @patch
@@ -281,7 +280,7 @@ def train_batch(self: SystemSeats, days, rngs: list) -> float:
     shaped = np.diff(self.hindsight, axis=0) / scale
     dqn, spec = self.dqn, self.training
     bounds = spec.bounds if self.residual else spec.free_bounds
-    self.expert = [expert_levels(multiplier[t], *asks[t], bounds, spec.agent.bid_action, cfg.num_channels)
+    self.expert = [expert_levels(multiplier[t], *asks[t], bounds, spec.agent.bid_action)
                    if spec.demonstrations > 0 else None for t in range(T)]
     for t in range(T):
         dqn.store(obs[t], actions[t], shaped[t], obs[min(t + 1, T - 1)], np.full(E, float(t == T - 1)),

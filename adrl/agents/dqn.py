@@ -93,7 +93,7 @@ class BiddingAgent:
         else: self.buffer = ReplayBuffer(cfg.buffer_size, obs_dim, (num_channels,))
         self.epsilon = cfg.epsilon_start
         self.episodes, self.calls, self.updates = 0, 0, 0              # days ended, update() calls, gradient steps
-        self.demo, self.expert = None, None                            # (weight, margin) and the expert's levels
+        self.demo, self.expert = None, None                            # (weight, margin, td) and expert's levels
 
     def _tensor(self, x) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x, np.float32), device=self.device)
@@ -144,9 +144,10 @@ def update(self: BiddingAgent) -> dict:
     q_taken = q_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)         # (batch, heads)
     loss, stats = huber_td_loss(q_taken, targets, weights)
     if self.demo is not None:                     # DQfD: the large-margin loss on the demonstrated transitions
+        weight, margin, td = self.demo
         margin_loss = large_margin_loss(q_all, torch.as_tensor(self.expert[batch.indices], device=self.device),
-                                        self.demo[1]).mean()
-        loss = (loss if self.demo[2] else 0.0) + self.demo[0] * margin_loss   # td False: the margin alone
+                                        margin).mean()
+        loss = (loss if td else 0.0) + weight * margin_loss          # td False: the margin alone
     self.optimizer.zero_grad()
     loss.backward()
     grad_norm = nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm)  # returns the norm before clipping
